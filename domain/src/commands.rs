@@ -52,12 +52,20 @@ pub enum ApplicationCommand {
         form: ApplicationForm,
         uploads: Vec<Material>,
     },
-    AcceptApplication { note: Option<String> },
+    AcceptApplication {
+        note: Option<String>,
+    },
     /// 不予受理.
-    RejectApplication { reason: String },
-    ApproveApplication { note: Option<String> },
+    RejectApplication {
+        reason: String,
+    },
+    ApproveApplication {
+        note: Option<String>,
+    },
     /// 不予许可.
-    DenyApplication { reason: String },
+    DenyApplication {
+        reason: String,
+    },
     ShipCertificate {
         carrier: String,
         tracking_number: String,

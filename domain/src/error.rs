@@ -40,8 +40,18 @@ pub enum Reason {
     ReasonRequired,
     CaseNotFound,
     CaseAlreadyExists,
+    /// Not `TC` followed by eleven digits, or the check digit is wrong.
+    InvalidCaseNumber,
     /// Two commands raced on one case and this one lost.
     ConcurrentModification,
+    /// An uploaded file is bigger than its kind allows.
+    FileTooLarge,
+    /// An uploaded file is not of a type its kind accepts (checked by content).
+    UnsupportedMediaType,
+    /// An idempotency key is blank or too long.
+    InvalidIdempotencyKey,
+    /// A subscriber fell too far behind the live updates and was dropped.
+    SubscriberTooSlow,
 }
 
 impl Reason {

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::case_number::{CaseNumber, CertificateNumber};
 use crate::findings::Finding;
 use crate::values::{
-    Delivery, Gender, IdDocument, IdentityCategory, Material, Phone, QualificationLevel,
-    Subject, Text,
+    Delivery, Gender, IdDocument, IdentityCategory, Material, Phone, QualificationLevel, Subject,
+    Text,
 };
 
 /// The applicant as verified by the identity platform at submission.

@@ -12,6 +12,8 @@ pub mod findings;
 pub mod ports;
 pub mod registry;
 pub mod status;
+#[cfg(test)]
+mod test_support;
 pub mod values;
 
 pub use aggregate::Application;

@@ -3,8 +3,11 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::values::{Gender, IdDocType, IdentityCategory, QualificationLevel};
+use crate::values::{
+    Gender, IdDocType, IdentityCategory, Material, MaterialKind, MaterialSource, QualificationLevel,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -110,3 +113,109 @@ pub enum CriminalRecordCheck {
     /// Not held here: Hong Kong, Macao and Taiwan residents upload a certificate instead.
     NotAvailable,
 }
+
+/// One record fetched from another department, as the JSON bytes a case attaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedRecord {
+    pub kind: MaterialKind,
+    /// The record's `serde_json` serialisation; the material's digest is taken over these
+    /// bytes, so storing them lets anyone check the digest later.
+    pub json: Vec<u8>,
+}
+
+impl FetchedRecord {
+    fn new(kind: MaterialKind, record: &impl Serialize) -> Self {
+        let json = serde_json::to_vec(record)
+            .expect("registry records hold no maps, so they always serialise to JSON");
+        Self { kind, json }
+    }
+
+    /// The material this record becomes on a case: source `FETCHED`, media type
+    /// `application/json`, lower-case hex SHA-256 and byte length of [`Self::json`].
+    pub fn material(&self) -> Material {
+        Material {
+            kind: self.kind,
+            source: MaterialSource::Fetched,
+            sha256: sha256_hex(&self.json),
+            size: self.json.len() as u64,
+            media_type: "application/json".to_owned(),
+        }
+    }
+}
+
+/// The identity document part of a person's record.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityDocumentRecord<'a> {
+    id_doc_number: &'a str,
+    id_doc_type: IdDocType,
+    name: &'a str,
+    gender: Gender,
+    birth_date: NaiveDate,
+    identity_category: IdentityCategory,
+}
+
+/// Every record other departments hold about the person, one per material kind: the
+/// identity document always; the jurisdiction basis unless it is `NONE`; education,
+/// Putonghua and exam certificate when held; the criminal-record check unless it is
+/// `NOT_AVAILABLE`.
+pub fn fetched_records(person: &PersonRecord) -> Vec<FetchedRecord> {
+    let identity = IdentityDocumentRecord {
+        id_doc_number: &person.id_doc_number,
+        id_doc_type: person.id_doc_type,
+        name: &person.name,
+        gender: person.gender,
+        birth_date: person.birth_date,
+        identity_category: person.identity_category,
+    };
+    let has_basis = person.jurisdiction.basis != JurisdictionBasis::None;
+    let has_check = person.criminal_record_check != CriminalRecordCheck::NotAvailable;
+    [
+        Some(FetchedRecord::new(
+            MaterialKind::IdentityDocument,
+            &identity,
+        )),
+        has_basis
+            .then(|| FetchedRecord::new(MaterialKind::JurisdictionBasis, &person.jurisdiction)),
+        person
+            .education
+            .as_ref()
+            .map(|record| FetchedRecord::new(MaterialKind::EducationRecord, record)),
+        person
+            .putonghua
+            .as_ref()
+            .map(|record| FetchedRecord::new(MaterialKind::PutonghuaCertificate, record)),
+        person
+            .exam_certificate
+            .as_ref()
+            .map(|record| FetchedRecord::new(MaterialKind::ExamCertificate, record)),
+        has_check.then(|| {
+            FetchedRecord::new(
+                MaterialKind::CriminalRecordCheck,
+                &person.criminal_record_check,
+            )
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The materials a case attaches for what other departments hold about the person (see
+/// [`fetched_records`]).
+pub fn fetched_materials(person: &PersonRecord) -> Vec<Material> {
+    fetched_records(person)
+        .iter()
+        .map(FetchedRecord::material)
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

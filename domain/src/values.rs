@@ -85,7 +85,10 @@ impl IdDocType {
     /// Parses the claim spelling, e.g. `RESIDENT_ID_CARD`.
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
         serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
-            ValueError::new(Reason::InvalidIdDocument, format!("unknown document type {raw}"))
+            ValueError::new(
+                Reason::InvalidIdDocument,
+                format!("unknown document type {raw}"),
+            )
         })
     }
 }
@@ -108,8 +111,8 @@ impl IdDocument {
     /// Refuses an empty number or one with characters no Chinese identity document uses.
     pub fn new(doc_type: IdDocType, number: &str) -> Result<Self, ValueError> {
         let number = number.trim().to_ascii_uppercase();
-        let well_formed = (6..=20).contains(&number.len())
-            && number.chars().all(|c| c.is_ascii_alphanumeric());
+        let well_formed =
+            (6..=20).contains(&number.len()) && number.chars().all(|c| c.is_ascii_alphanumeric());
         if !well_formed {
             return Err(ValueError::new(
                 Reason::InvalidIdDocument,
@@ -354,7 +357,10 @@ impl Text {
             ));
         }
         if trimmed.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(ValueError::new(reason, "must not contain control characters"));
+            return Err(ValueError::new(
+                reason,
+                "must not contain control characters",
+            ));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -464,3 +470,6 @@ impl Role {
         .find(|role| role.as_str() == raw)
     }
 }
+
+#[cfg(test)]
+mod tests;

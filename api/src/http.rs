@@ -1,0 +1,250 @@
+//! HTTP routes: GraphQL over POST and GET, GraphiQL for browsers, subscriptions over
+//! WebSocket, health, readiness and metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::http::{GraphiQLSource, MultipartOptions};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, Data, ErrorExtensions, ParseRequestError};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::body::Body;
+use axum::extract::{Request, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::{SinkExt, StreamExt, TryStreamExt};
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio_util::compat::TokioAsyncReadCompatExt;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::TokenVerifier;
+use crate::error::ApiError;
+use crate::graphql::{AppSchema, Authentication, CorrelationId};
+
+/// Shared by every route.
+#[derive(Clone)]
+pub struct HttpState {
+    pub schema: AppSchema,
+    pub verifier: Arc<TokenVerifier>,
+    pub pool: PgPool,
+    pub metrics: PrometheusHandle,
+    pub largest_upload: u64,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub fn router(state: HttpState) -> Router {
+    // Multipart bodies carry one file; leave room for the operations and map parts.
+    let body_limit = usize::try_from(state.largest_upload).unwrap_or(usize::MAX) + 64 * 1024;
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+fn authenticate(verifier: &TokenVerifier, authorization: Option<&str>) -> Authentication {
+    let Some(value) = authorization else {
+        return Authentication::Anonymous;
+    };
+    match verifier.verify_header(value) {
+        Ok(caller) => Authentication::Verified(caller),
+        Err(error) => {
+            tracing::warn!(error = %error, "token refused");
+            Authentication::Rejected
+        }
+    }
+}
+
+fn correlation_id(headers: &HeaderMap) -> CorrelationId {
+    let id = headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    CorrelationId(id)
+}
+
+async fn execute(state: &HttpState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let request = request
+        .data(authenticate(&state.verifier, authorization))
+        .data(correlation_id(headers));
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+/// A request the GraphQL layer could not even parse, answered in GraphQL's error shape.
+fn refuse(status: StatusCode, error: ApiError) -> Response {
+    let body = serde_json::json!({ "errors": [ error.extend() ] });
+    (status, axum::Json(body)).into_response()
+}
+
+fn parse_refusal(error: ParseRequestError) -> Response {
+    match error {
+        ParseRequestError::PayloadTooLarge => refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::bad_input("file", domain::Reason::FileTooLarge, "the request is too large"),
+        ),
+        ParseRequestError::Io(error) if error.to_string().contains("length limit") => refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::bad_input("file", domain::Reason::FileTooLarge, "the request is too large"),
+        ),
+        other => {
+            tracing::debug!(error = %other, "unparseable GraphQL request");
+            refuse(
+                StatusCode::BAD_REQUEST,
+                ApiError::BadInput {
+                    message: "the request is not a GraphQL request (JSON or multipart)".to_owned(),
+                    field: None,
+                    reason: None,
+                },
+            )
+        }
+    }
+}
+
+async fn graphql_post(State(state): State<HttpState>, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let body = request
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(body).compat();
+    let options = MultipartOptions::default()
+        .max_file_size(usize::try_from(state.largest_upload).unwrap_or(usize::MAX))
+        .max_num_files(1);
+    let batch = match async_graphql::http::receive_batch_body(content_type, reader, options).await {
+        Ok(batch) => batch,
+        Err(error) => return parse_refusal(error),
+    };
+    match batch {
+        BatchRequest::Single(request) => execute(&state, &headers, request).await,
+        BatchRequest::Batch(_) => refuse(
+            StatusCode::BAD_REQUEST,
+            ApiError::BadInput {
+                message: "batched requests are not supported; send one operation per request".to_owned(),
+                field: None,
+                reason: None,
+            },
+        ),
+    }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// GraphiQL for browsers; queries (never mutations) from the query string otherwise.
+async fn graphql_get(State(state): State<HttpState>, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let query = request.uri().query().unwrap_or_default();
+    if wants_html(&headers) && query.is_empty() {
+        let page = GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("teacher-cert")
+            .finish();
+        return Html(page).into_response();
+    }
+    let request = match async_graphql::http::parse_query_string(query) {
+        Ok(request) => request,
+        Err(error) => return parse_refusal(error),
+    };
+    let is_mutation = async_graphql::parser::parse_query(&request.query).is_ok_and(|document| {
+        document
+            .operations
+            .iter()
+            .any(|(_, operation)| operation.node.ty == OperationType::Mutation)
+    });
+    if is_mutation {
+        return refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadInput {
+                message: "mutations must be sent with POST".to_owned(),
+                field: None,
+                reason: None,
+            },
+        );
+    }
+    execute(&state, &headers, request).await
+}
+
+/// Subscriptions: `graphql-transport-ws` (and legacy `graphql-ws`); the token travels in
+/// `connection_init` as `{"Authorization": "Bearer …"}`. Closed with 1001 on shutdown.
+async fn graphql_ws(
+    State(state): State<HttpState>,
+    protocol: GraphQLProtocol,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let correlation = correlation_id(&headers);
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let (mut sink, stream) = socket.split();
+            let mut shutdown = state.shutdown.clone();
+            let stopping = async move {
+                while !*shutdown.borrow_and_update() {
+                    if shutdown.changed().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            let verifier = state.verifier.clone();
+            GraphQLWebSocket::new_with_pair(&mut sink, stream.take_until(Box::pin(stopping)), state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    let authorization = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(|value| value.as_str());
+                    let mut data = Data::default();
+                    data.insert(authenticate(&verifier, authorization));
+                    data.insert(correlation);
+                    Ok(data)
+                })
+                .keepalive_timeout(Duration::from_secs(30))
+                .serve()
+                .await;
+            let close = axum::extract::ws::CloseFrame {
+                code: 1001,
+                reason: "server shutting down".into(),
+            };
+            let _ = sink.send(axum::extract::ws::Message::Close(Some(close))).await;
+        })
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    match sqlx::query("SELECT 1").execute(&state.pool).await {
+        Ok(_) => (StatusCode::OK, "ready").into_response(),
+        Err(error) => {
+            tracing::warn!(error = %error, "not ready: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+        .body(Body::from(state.metrics.render()))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}

@@ -1,0 +1,5 @@
+//! Given / when / then tests of the `Application` aggregate.
+
+mod decisions;
+mod submit;
+mod support;

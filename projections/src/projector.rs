@@ -1,0 +1,471 @@
+//! The projector runtime: each read model follows the ordered feed from its checkpoint and
+//! applies every event exactly once, in the same transaction that moves the checkpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::ApplicationEvent;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{broadcast, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::feed::{self, FeedError, FeedEvent, FeedPosition};
+use crate::store;
+use crate::views::{status_after, QueueItem, QueueKind, SubmissionView};
+
+/// Events applied per transaction by `spawn`.
+pub const BATCH_SIZE: i64 = 100;
+
+/// The channel the events table notifies on every insert statement.
+const EVENTS_CHANNEL: &str = "events_appended";
+
+/// How long a follower waits for a wake-up before it looks at the feed anyway. Catches
+/// events held back by an unrelated long transaction, and missed notifications.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A read model that follows the feed.
+#[async_trait]
+pub trait Projector: Send + Sync {
+    /// Names the checkpoint; stable for the life of the read model.
+    fn name(&self) -> &'static str;
+
+    /// Folds one event into the read model through `conn`, inside the transaction that
+    /// moves the checkpoint, and says what changed. Events arrive in feed order, each
+    /// exactly once unless the read model was cleared. An error rolls back the whole batch.
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &FeedEvent,
+    ) -> Result<Vec<Change>, sqlx::Error>;
+
+    /// Empties the read model's tables, for a rebuild from the start of the feed.
+    async fn clear(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error>;
+}
+
+/// A change to a read model, published once its transaction has committed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A case's view after an event.
+    SubmissionChanged(SubmissionView),
+    /// A case entered, changed in or left a queue. `item` is absent on `Removed`.
+    Queue {
+        kind: QueueKind,
+        change: QueueChange,
+        case_number: String,
+        item: Option<QueueItem>,
+    },
+}
+
+/// How a queue changed (the GraphQL `QueueChange`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QueueChange {
+    Added,
+    Updated,
+    Removed,
+}
+
+/// Why a projector step failed. Nothing of the step was kept.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error("projector {projector}: {source}")]
+    Feed {
+        projector: &'static str,
+        source: FeedError,
+    },
+    #[error("projector {projector}: {source}")]
+    Database {
+        projector: &'static str,
+        source: sqlx::Error,
+    },
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutcome {
+    /// Events applied; `0` when the projector had caught up.
+    pub applied: usize,
+    /// What changed, in feed order; committed.
+    pub changes: Vec<Change>,
+    /// The checkpoint after the step.
+    pub position: FeedPosition,
+}
+
+/// Applies up to `batch_size` events after the projector's checkpoint and moves the
+/// checkpoint past them, all in one transaction. On error nothing is kept: the read model
+/// and the checkpoint stay as they were, and the next step retries the same events.
+/// Concurrent steps of one projector (any process) run one after the other.
+pub async fn run_once(
+    pool: &PgPool,
+    projector: &dyn Projector,
+    batch_size: i64,
+) -> Result<StepOutcome, ProjectorError> {
+    let name = projector.name();
+    let database = |source| ProjectorError::Database {
+        projector: name,
+        source,
+    };
+    let mut tx = pool.begin().await.map_err(database)?;
+
+    // Lock the checkpoint: other runners of this projector wait here.
+    store::ensure_checkpoint(&mut tx, name)
+        .await
+        .map_err(database)?;
+    let from = store::lock_checkpoint(&mut tx, name)
+        .await
+        .map_err(database)?;
+
+    let events = feed::read_after(&mut *tx, from, batch_size)
+        .await
+        .map_err(|source| ProjectorError::Feed {
+            projector: name,
+            source,
+        })?;
+    let Some(last) = events.last().map(|event| event.position) else {
+        return Ok(StepOutcome {
+            applied: 0,
+            changes: Vec::new(),
+            position: from,
+        });
+    };
+
+    let mut changes = Vec::new();
+    for event in &events {
+        changes.extend(projector.apply(&mut tx, event).await.map_err(database)?);
+    }
+    store::save_checkpoint(&mut tx, name, last)
+        .await
+        .map_err(database)?;
+    tx.commit().await.map_err(database)?;
+
+    tracing::debug!(projector = name, applied = events.len(), position = %last, "projected");
+    Ok(StepOutcome {
+        applied: events.len(),
+        changes,
+        position: last,
+    })
+}
+
+/// Runs each projector until it has applied every event the feed shows now. Changes are
+/// dropped: this is for start-up, rebuilds and tests.
+pub async fn catch_up(pool: &PgPool, projectors: &[Arc<dyn Projector>]) -> Result<(), ProjectorError> {
+    for projector in projectors {
+        while run_once(pool, projector.as_ref(), BATCH_SIZE).await?.applied > 0 {}
+    }
+    Ok(())
+}
+
+/// Empties the projector's read model and moves its checkpoint back to `ZERO`, in one
+/// transaction; `catch_up` or `spawn` then rebuilds it from the start of the feed.
+pub async fn reset(pool: &PgPool, projector: &dyn Projector) -> Result<(), ProjectorError> {
+    let name = projector.name();
+    let database = |source| ProjectorError::Database {
+        projector: name,
+        source,
+    };
+    let mut tx = pool.begin().await.map_err(database)?;
+    store::ensure_checkpoint(&mut tx, name)
+        .await
+        .map_err(database)?;
+    store::lock_checkpoint(&mut tx, name)
+        .await
+        .map_err(database)?;
+    projector.clear(&mut tx).await.map_err(database)?;
+    store::save_checkpoint(&mut tx, name, FeedPosition::ZERO)
+        .await
+        .map_err(database)?;
+    tx.commit().await.map_err(database)
+}
+
+/// The projector's committed checkpoint; `ZERO` before its first step.
+pub async fn checkpoint(pool: &PgPool, name: &str) -> Result<FeedPosition, sqlx::Error> {
+    store::checkpoint(pool, name).await
+}
+
+/// The read models of teacher-cert, each with its projector.
+pub fn all() -> Vec<Arc<dyn Projector>> {
+    vec![Arc::new(MySubmissionsProjector), Arc::new(QueuesProjector)]
+}
+
+/// Follows the feed with every projector until `shutdown` turns `true` (or its sender is
+/// dropped), publishing each committed change on `changes` (nobody listening is fine).
+///
+/// Each projector catches up, then sleeps until the events table notifies
+/// `events_appended` or a second has passed. Failures are logged and retried with backoff;
+/// the task never gives up and never panics. The handle finishes once every projector has
+/// stopped.
+pub fn spawn(
+    pool: PgPool,
+    projectors: Vec<Arc<dyn Projector>>,
+    changes: broadcast::Sender<Change>,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let (wake, woken) = watch::channel(());
+        let listener = tokio::spawn(listen(pool.clone(), wake));
+        let mut followers = JoinSet::new();
+        for projector in projectors {
+            followers.spawn(follow(
+                pool.clone(),
+                projector,
+                changes.clone(),
+                woken.clone(),
+                shutdown.clone(),
+            ));
+        }
+        while let Some(joined) = followers.join_next().await {
+            if let Err(error) = joined {
+                tracing::error!(%error, "a projector task ended abnormally");
+            }
+        }
+        listener.abort();
+    })
+}
+
+/// One projector's loop: step until caught up, then wait for a wake-up.
+async fn follow(
+    pool: PgPool,
+    projector: Arc<dyn Projector>,
+    changes: broadcast::Sender<Change>,
+    mut woken: watch::Receiver<()>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let name = projector.name();
+    let mut backoff = MIN_BACKOFF;
+    while !*shutdown.borrow() {
+        // Any notification from here on ends the next wait early.
+        woken.borrow_and_update();
+        let stop = match run_once(&pool, projector.as_ref(), BATCH_SIZE).await {
+            Ok(outcome) if outcome.applied > 0 => {
+                backoff = MIN_BACKOFF;
+                for change in outcome.changes {
+                    // An error only means nobody is subscribed right now.
+                    changes.send(change).ok();
+                }
+                continue;
+            }
+            Ok(_) => {
+                backoff = MIN_BACKOFF;
+                wait_for_events(&mut woken, &mut shutdown).await
+            }
+            Err(error) => {
+                tracing::error!(
+                    projector = name,
+                    %error,
+                    retry_in_ms = backoff.as_millis(),
+                    "projector step failed"
+                );
+                let stop = pause(backoff, &mut shutdown).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                stop
+            }
+        };
+        if stop {
+            return;
+        }
+    }
+}
+
+/// Waits for a notification, the poll interval, or a shutdown signal. `true` when the
+/// shutdown sender is gone.
+async fn wait_for_events(
+    woken: &mut watch::Receiver<()>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        woke = woken.changed() => match woke {
+            Ok(()) => false,
+            // The listener is gone: poll.
+            Err(_) => pause(POLL_INTERVAL, shutdown).await,
+        },
+        () = tokio::time::sleep(POLL_INTERVAL) => false,
+        stopped = shutdown.changed() => stopped.is_err(),
+    }
+}
+
+/// Sleeps for `duration` or until a shutdown signal. `true` when the shutdown sender is
+/// gone.
+async fn pause(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => false,
+        stopped = shutdown.changed() => stopped.is_err(),
+    }
+}
+
+/// Relays `events_appended` notifications to the followers, reconnecting after failures.
+/// While it cannot listen, the followers poll.
+async fn listen(pool: PgPool, wake: watch::Sender<()>) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        match connect_listener(&pool).await {
+            Ok(mut listener) => {
+                // Events may have arrived while nobody listened.
+                wake.send_replace(());
+                loop {
+                    match listener.recv().await {
+                        Ok(_) => {
+                            backoff = MIN_BACKOFF;
+                            wake.send_replace(());
+                        }
+                        Err(error) => {
+                            tracing::error!(
+                                %error,
+                                retry_in_ms = backoff.as_millis(),
+                                "listening for new events failed"
+                            );
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::error!(
+                %error,
+                retry_in_ms = backoff.as_millis(),
+                "cannot listen for new events"
+            ),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn connect_listener(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(EVENTS_CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Keeps `my_submissions`: each case's `SubmissionView`, for its applicant and for staff.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MySubmissionsProjector;
+
+#[async_trait]
+impl Projector for MySubmissionsProjector {
+    fn name(&self) -> &'static str {
+        "my_submissions"
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &FeedEvent,
+    ) -> Result<Vec<Change>, sqlx::Error> {
+        let view = match store::load_submission(conn, &event.case_number).await? {
+            // Defensive: the checkpoint already keeps an event from being applied twice.
+            Some(view) if event.sequence <= view.last_sequence => return Ok(Vec::new()),
+            Some(mut view) => {
+                view.apply(event.sequence, &event.event);
+                view
+            }
+            None => match SubmissionView::submitted(event.sequence, &event.event) {
+                Some(view) => view,
+                None => {
+                    tracing::warn!(
+                        case_number = %event.case_number,
+                        sequence = event.sequence,
+                        event_type = %event.event_type,
+                        "event for a case never submitted; skipped"
+                    );
+                    return Ok(Vec::new());
+                }
+            },
+        };
+        store::save_submission(conn, &view).await?;
+        Ok(vec![Change::SubmissionChanged(view)])
+    }
+
+    async fn clear(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        store::clear_submissions(conn).await
+    }
+}
+
+/// Keeps `queue_items`: each case in the queue of its current status, if that status has
+/// one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueuesProjector;
+
+#[async_trait]
+impl Projector for QueuesProjector {
+    fn name(&self) -> &'static str {
+        "queues"
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &FeedEvent,
+    ) -> Result<Vec<Change>, sqlx::Error> {
+        let case_number = event.case_number.as_str();
+        let queued = store::queued_items(conn, case_number).await?;
+        let entered_at = event.event.at();
+        let next = match &event.event {
+            ApplicationEvent::ApplicationSubmitted { .. } => {
+                SubmissionView::submitted(event.sequence, &event.event)
+                    .and_then(|view| QueueItem::for_view(&view, entered_at))
+            }
+            // Limitation: a case's queue item is carried from the queue it leaves, so a
+            // case can only enter a queue straight from another one. That holds for every
+            // event today; an event that brings a case back into a queue after it left all
+            // of them (a supplied correction, say) needs the case's details kept elsewhere.
+            other => QueueKind::for_status(status_after(other)).and_then(|kind| {
+                queued
+                    .first()
+                    .map(|item| moved_or_kept(item, kind, entered_at))
+            }),
+        };
+
+        let mut changes = Vec::new();
+        let mut stays = false;
+        for item in queued {
+            if next.as_ref().is_some_and(|next| next.kind == item.kind) {
+                stays = true;
+                continue;
+            }
+            store::remove_queue_item(conn, item.kind, case_number).await?;
+            changes.push(queue_change(item.kind, QueueChange::Removed, case_number, None));
+        }
+        if let Some(item) = next {
+            store::put_queue_item(conn, &item).await?;
+            let change = if stays {
+                QueueChange::Updated
+            } else {
+                QueueChange::Added
+            };
+            changes.push(queue_change(item.kind, change, case_number, Some(item)));
+        }
+        Ok(changes)
+    }
+
+    async fn clear(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        store::clear_queues(conn).await
+    }
+}
+
+/// The item in the `kind` queue: the same item when the case stays in that queue,
+/// otherwise the case entering it at `entered_at`.
+fn moved_or_kept(item: &QueueItem, kind: QueueKind, entered_at: chrono::DateTime<chrono::Utc>) -> QueueItem {
+    if item.kind == kind {
+        item.clone()
+    } else {
+        item.moved_to(kind, entered_at)
+    }
+}
+
+fn queue_change(
+    kind: QueueKind,
+    change: QueueChange,
+    case_number: &str,
+    item: Option<QueueItem>,
+) -> Change {
+    Change::Queue {
+        kind,
+        change,
+        case_number: case_number.to_owned(),
+        item,
+    }
+}

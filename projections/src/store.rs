@@ -1,0 +1,426 @@
+//! The read-model tables (`my_submissions`, `queue_items`, `projector_checkpoints`) and every
+//! query on them. Projectors write through this module; the API reads through it.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use domain::Status;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::feed::FeedPosition;
+use crate::views::{QueueItem, QueueKind, SubmissionView};
+
+/// One page of a list, in list order, each item with the cursor that resumes after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub edges: Vec<(String, T)>,
+    /// More items follow the last edge.
+    pub has_next_page: bool,
+    /// Items in the whole list, ignoring the cursor.
+    pub total_count: i64,
+}
+
+/// Why a read-model query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The `after` cursor was not one this list hands out: the caller's mistake.
+    #[error("the cursor is malformed")]
+    InvalidCursor,
+    #[error("querying the read models failed")]
+    Database(#[from] sqlx::Error),
+}
+
+/// The stored name of a status, as in the GraphQL `ApplicationStatus`.
+pub fn status_code(status: Status) -> &'static str {
+    match status {
+        Status::New => "NEW",
+        Status::Submitted => "SUBMITTED",
+        Status::Accepted => "ACCEPTED",
+        Status::NotAccepted => "NOT_ACCEPTED",
+        Status::Approved => "APPROVED",
+        Status::NotApproved => "NOT_APPROVED",
+        Status::Shipped => "SHIPPED",
+        Status::Collected => "COLLECTED",
+    }
+}
+
+// ---- Queries -------------------------------------------------------------------------
+
+/// One case, or `None` when the read model has not seen it.
+pub async fn submission(
+    pool: &PgPool,
+    case_number: &str,
+) -> Result<Option<SubmissionView>, StoreError> {
+    Ok(load_submission(&mut *pool.acquire().await?, case_number).await?)
+}
+
+/// An applicant's cases, newest submission first, optionally only those in `status`.
+/// Returns at most `first` edges after the `after` cursor; refuses a cursor this list did
+/// not hand out with `InvalidCursor`.
+pub async fn my_submissions(
+    pool: &PgPool,
+    applicant_id: &str,
+    status: Option<Status>,
+    first: i64,
+    after: Option<&str>,
+) -> Result<Page<SubmissionView>, StoreError> {
+    const FIRST_PAGE: &str = "SELECT case_number, submitted_at, view FROM my_submissions \
+        WHERE applicant_id = $1 AND ($2::text IS NULL OR status = $2) \
+        ORDER BY submitted_at DESC, case_number DESC LIMIT $3";
+    const NEXT_PAGE: &str = "SELECT case_number, submitted_at, view FROM my_submissions \
+        WHERE applicant_id = $1 AND ($2::text IS NULL OR status = $2) \
+          AND (submitted_at, case_number) < ($4, $5) \
+        ORDER BY submitted_at DESC, case_number DESC LIMIT $3";
+
+    let after = after.map(|raw| Cursor::decode(SUBMISSIONS, raw)).transpose()?;
+    let status = status.map(status_code);
+    let limit = first.max(0);
+    let query = match &after {
+        None => sqlx::query(FIRST_PAGE),
+        Some(_) => sqlx::query(NEXT_PAGE),
+    };
+    let mut query = query.bind(applicant_id).bind(status).bind(limit + 1);
+    if let Some(cursor) = &after {
+        query = query.bind(cursor.at).bind(&cursor.case_number);
+    }
+    let rows = query.fetch_all(pool).await?;
+
+    let total_count = sqlx::query_scalar(
+        "SELECT count(*) FROM my_submissions \
+         WHERE applicant_id = $1 AND ($2::text IS NULL OR status = $2)",
+    )
+    .bind(applicant_id)
+    .bind(status)
+    .fetch_one(pool)
+    .await?;
+    page(rows, limit, total_count, SUBMISSIONS, "submitted_at", "view")
+}
+
+/// The cases waiting in one queue, longest waiting first (by when they entered it).
+/// Returns at most `first` edges after the `after` cursor; refuses a cursor this list did
+/// not hand out with `InvalidCursor`.
+pub async fn queue(
+    pool: &PgPool,
+    kind: QueueKind,
+    first: i64,
+    after: Option<&str>,
+) -> Result<Page<QueueItem>, StoreError> {
+    const FIRST_PAGE: &str = "SELECT case_number, entered_at, item FROM queue_items \
+        WHERE kind = $1 ORDER BY entered_at, case_number LIMIT $2";
+    const NEXT_PAGE: &str = "SELECT case_number, entered_at, item FROM queue_items \
+        WHERE kind = $1 AND (entered_at, case_number) > ($3, $4) \
+        ORDER BY entered_at, case_number LIMIT $2";
+
+    let after = after.map(|raw| Cursor::decode(QUEUE, raw)).transpose()?;
+    let limit = first.max(0);
+    let query = match &after {
+        None => sqlx::query(FIRST_PAGE),
+        Some(_) => sqlx::query(NEXT_PAGE),
+    };
+    let mut query = query.bind(kind.as_str()).bind(limit + 1);
+    if let Some(cursor) = &after {
+        query = query.bind(cursor.at).bind(&cursor.case_number);
+    }
+    let rows = query.fetch_all(pool).await?;
+
+    let total_count = sqlx::query_scalar("SELECT count(*) FROM queue_items WHERE kind = $1")
+        .bind(kind.as_str())
+        .fetch_one(pool)
+        .await?;
+    page(rows, limit, total_count, QUEUE, "entered_at", "item")
+}
+
+/// Builds a page from up to `limit + 1` rows of `case_number`, a sort-key time column and
+/// a JSON column.
+fn page<T: serde::de::DeserializeOwned>(
+    rows: Vec<PgRow>,
+    limit: i64,
+    total_count: i64,
+    list: char,
+    at_column: &str,
+    json_column: &str,
+) -> Result<Page<T>, StoreError> {
+    let has_next_page = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
+    let edges = rows
+        .iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|row| {
+            let cursor = Cursor {
+                at: row.try_get(at_column)?,
+                case_number: row.try_get("case_number")?,
+            };
+            let Json(node) = row.try_get(json_column)?;
+            Ok((cursor.encode(list), node))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Page {
+        edges,
+        has_next_page,
+        total_count,
+    })
+}
+
+/// The list a cursor belongs to, so one list's cursor is refused by another.
+const SUBMISSIONS: char = 's';
+const QUEUE: char = 'q';
+
+/// A keyset position: the sort time as stored (microseconds) and the case number that
+/// breaks ties. Clients see it as base64url text and must treat it as opaque.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cursor {
+    at: DateTime<Utc>,
+    case_number: String,
+}
+
+impl Cursor {
+    fn encode(&self, list: char) -> String {
+        let key = format!("{list}:{}:{}", self.at.timestamp_micros(), self.case_number);
+        URL_SAFE_NO_PAD.encode(key)
+    }
+
+    fn decode(list: char, raw: &str) -> Result<Self, StoreError> {
+        let parse = || -> Option<Self> {
+            let key = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
+            let mut parts = key.splitn(3, ':');
+            let tag = parts.next()?;
+            let micros = parts.next()?.parse().ok()?;
+            let case_number = parts.next()?;
+            let own_list = tag.len() == list.len_utf8() && tag.starts_with(list);
+            if !own_list || case_number.is_empty() {
+                return None;
+            }
+            Some(Self {
+                at: DateTime::from_timestamp_micros(micros)?,
+                case_number: case_number.to_owned(),
+            })
+        };
+        parse().ok_or(StoreError::InvalidCursor)
+    }
+}
+
+// ---- Writes by projectors -------------------------------------------------------------
+
+/// The stored view of a case, if any.
+pub async fn load_submission(
+    conn: &mut PgConnection,
+    case_number: &str,
+) -> Result<Option<SubmissionView>, sqlx::Error> {
+    let view: Option<Json<SubmissionView>> =
+        sqlx::query_scalar("SELECT view FROM my_submissions WHERE case_number = $1")
+            .bind(case_number)
+            .fetch_optional(conn)
+            .await?;
+    Ok(view.map(|Json(view)| view))
+}
+
+/// Stores `view`, replacing any earlier view of the same case.
+pub async fn save_submission(
+    conn: &mut PgConnection,
+    view: &SubmissionView,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO my_submissions \
+             (case_number, applicant_id, status, submitted_at, updated_at, view) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (case_number) DO UPDATE SET \
+             applicant_id = EXCLUDED.applicant_id, status = EXCLUDED.status, \
+             submitted_at = EXCLUDED.submitted_at, updated_at = EXCLUDED.updated_at, \
+             view = EXCLUDED.view",
+    )
+    .bind(&view.case_number)
+    .bind(&view.applicant_id)
+    .bind(status_code(view.status))
+    .bind(view.submitted_at)
+    .bind(view.updated_at)
+    .bind(Json(view))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The queue items of a case, in every queue (at most one while statuses stay distinct).
+pub async fn queued_items(
+    conn: &mut PgConnection,
+    case_number: &str,
+) -> Result<Vec<QueueItem>, sqlx::Error> {
+    let items: Vec<Json<QueueItem>> = sqlx::query_scalar(
+        "SELECT item FROM queue_items WHERE case_number = $1 ORDER BY entered_at, kind",
+    )
+    .bind(case_number)
+    .fetch_all(conn)
+    .await?;
+    Ok(items.into_iter().map(|Json(item)| item).collect())
+}
+
+/// Puts `item` in its queue; an item already there for the case is replaced.
+pub async fn put_queue_item(conn: &mut PgConnection, item: &QueueItem) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO queue_items (kind, case_number, entered_at, submitted_at, item) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (kind, case_number) DO UPDATE SET \
+             entered_at = EXCLUDED.entered_at, submitted_at = EXCLUDED.submitted_at, \
+             item = EXCLUDED.item",
+    )
+    .bind(item.kind.as_str())
+    .bind(&item.case_number)
+    .bind(item.entered_at)
+    .bind(item.submitted_at)
+    .bind(Json(item))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes a case out of one queue; `false` when it was not there.
+pub async fn remove_queue_item(
+    conn: &mut PgConnection,
+    kind: QueueKind,
+    case_number: &str,
+) -> Result<bool, sqlx::Error> {
+    let removed = sqlx::query("DELETE FROM queue_items WHERE kind = $1 AND case_number = $2")
+        .bind(kind.as_str())
+        .bind(case_number)
+        .execute(conn)
+        .await?;
+    Ok(removed.rows_affected() > 0)
+}
+
+/// Empties `my_submissions`, for a rebuild.
+pub async fn clear_submissions(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM my_submissions").execute(conn).await?;
+    Ok(())
+}
+
+/// Empties every queue, for a rebuild.
+pub async fn clear_queues(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM queue_items").execute(conn).await?;
+    Ok(())
+}
+
+// ---- Checkpoints ----------------------------------------------------------------------
+
+/// Creates the projector's checkpoint at `ZERO` unless it exists.
+pub async fn ensure_checkpoint(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO projector_checkpoints (name, transaction_id, global_position) \
+         VALUES ($1, '0', 0) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Reads the projector's checkpoint and locks it until the transaction ends, so one runner
+/// at a time advances it. The checkpoint must exist (`ensure_checkpoint`).
+pub async fn lock_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<FeedPosition, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT transaction_id::text AS transaction_id, global_position \
+         FROM projector_checkpoints WHERE name = $1 FOR UPDATE",
+    )
+    .bind(name)
+    .fetch_one(conn)
+    .await?;
+    decode_checkpoint(&row)
+}
+
+/// Moves the projector's checkpoint to `position`.
+pub async fn save_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    position: FeedPosition,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projector_checkpoints \
+         SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now() \
+         WHERE name = $1",
+    )
+    .bind(name)
+    .bind(position.transaction_id.to_string())
+    .bind(position.global_position)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The projector's committed checkpoint; `ZERO` before its first run.
+pub async fn checkpoint<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    name: &str,
+) -> Result<FeedPosition, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT transaction_id::text AS transaction_id, global_position \
+         FROM projector_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(conn)
+    .await?;
+    match row {
+        Some(row) => decode_checkpoint(&row),
+        None => Ok(FeedPosition::ZERO),
+    }
+}
+
+fn decode_checkpoint(row: &PgRow) -> Result<FeedPosition, sqlx::Error> {
+    let transaction_id: String = row.try_get("transaction_id")?;
+    let position = format!("{transaction_id}-{}", row.try_get::<i64, _>("global_position")?);
+    position
+        .parse()
+        .map_err(|error| sqlx::Error::Decode(Box::new(error)))
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected values")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_are_the_serde_names() {
+        for status in [
+            Status::New,
+            Status::Submitted,
+            Status::Accepted,
+            Status::NotAccepted,
+            Status::Approved,
+            Status::NotApproved,
+            Status::Shipped,
+            Status::Collected,
+        ] {
+            let serde_name = serde_json::to_value(status).unwrap();
+            assert_eq!(serde_name, status_code(status));
+        }
+    }
+
+    #[test]
+    fn a_cursor_decodes_to_the_key_it_was_made_from_in_its_own_list_only() {
+        let cursor = Cursor {
+            at: DateTime::from_timestamp_micros(1_764_815_400_123_456).unwrap(),
+            case_number: "TC48210937561".to_owned(),
+        };
+        let encoded = cursor.encode(QUEUE);
+        assert_eq!(Cursor::decode(QUEUE, &encoded).unwrap(), cursor);
+        assert!(matches!(
+            Cursor::decode(SUBMISSIONS, &encoded),
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+
+    #[test]
+    fn garbage_is_not_a_cursor() {
+        let not_base64 = "!!!";
+        let no_time = URL_SAFE_NO_PAD.encode("q:soon:TC1");
+        let no_case = URL_SAFE_NO_PAD.encode("q:12");
+        let empty_case = URL_SAFE_NO_PAD.encode("q:12:");
+        for raw in ["", not_base64, &no_time, &no_case, &empty_case] {
+            assert!(
+                matches!(Cursor::decode(QUEUE, raw), Err(StoreError::InvalidCursor)),
+                "{raw:?} decoded"
+            );
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The projector runtime: batches, checkpoints, exactly-once under failure and
+//! concurrency, the follower task, rebuilds.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::Status;
+use projections::feed::{self, FeedEvent, FeedPosition};
+use projections::{
+    catch_up, checkpoint, reset, run_once, spawn, store, Change, MySubmissionsProjector,
+    Projector, QueueChange, QueueKind,
+};
+use sqlx::PgConnection;
+use tokio::sync::{broadcast, watch};
+
+use crate::support::{accepted, append_case, case_number, submitted, window, TestDb};
+
+/// `MySubmissionsProjector` that also logs every event it is handed, in the same
+/// transaction, and fails on its `fail_on_call`-th call (never when 0).
+struct Flaky {
+    calls: AtomicUsize,
+    fail_on_call: AtomicUsize,
+}
+
+impl Flaky {
+    fn failing_on_call(call: usize) -> Self {
+        Self {
+            calls: AtomicUsize::new(0),
+            fail_on_call: AtomicUsize::new(call),
+        }
+    }
+
+    async fn create_log(db: &TestDb) {
+        sqlx::query("CREATE TABLE applied_log (case_number text, sequence bigint)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+
+    /// (events logged, distinct events logged).
+    async fn logged(db: &TestDb) -> (i64, i64) {
+        sqlx::query_as("SELECT count(*), count(DISTINCT (case_number, sequence)) FROM applied_log")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    }
+}
+
+#[async_trait]
+impl Projector for Flaky {
+    fn name(&self) -> &'static str {
+        "flaky_submissions"
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &FeedEvent,
+    ) -> Result<Vec<Change>, sqlx::Error> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        sqlx::query("INSERT INTO applied_log (case_number, sequence) VALUES ($1, $2)")
+            .bind(&event.case_number)
+            .bind(event.sequence)
+            .execute(&mut *conn)
+            .await?;
+        let changes = MySubmissionsProjector.apply(conn, event).await?;
+        if call == self.fail_on_call.load(Ordering::SeqCst) {
+            return Err(sqlx::Error::Protocol("injected failure".to_owned()));
+        }
+        Ok(changes)
+    }
+
+    async fn clear(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        MySubmissionsProjector.clear(conn).await
+    }
+}
+
+async fn three_events(db: &TestDb) {
+    append_case(
+        &db.pool,
+        1,
+        &[submitted(1, "alice", 0, window()), accepted(10, None)],
+    )
+    .await;
+    append_case(&db.pool, 2, &[submitted(2, "bob", 20, window())]).await;
+}
+
+#[tokio::test]
+async fn a_failure_before_commit_keeps_checkpoint_and_views_and_a_rerun_applies_each_event_once(
+) {
+    let db = TestDb::new().await;
+    Flaky::create_log(&db).await;
+    three_events(&db).await;
+    let flaky = Flaky::failing_on_call(2);
+
+    // The second event of the batch fails after the first was applied.
+    assert!(run_once(&db.pool, &flaky, 10).await.is_err());
+    assert_eq!(
+        checkpoint(&db.pool, flaky.name()).await.unwrap(),
+        FeedPosition::ZERO
+    );
+    assert_eq!(Flaky::logged(&db).await, (0, 0));
+    for n in [1, 2] {
+        let view = store::submission(&db.pool, case_number(n).as_str()).await;
+        assert_eq!(view.unwrap(), None);
+    }
+
+    // A clean rerun applies every event once.
+    flaky.fail_on_call.store(0, Ordering::SeqCst);
+    catch_up(&db.pool, &[Arc::new(flaky) as Arc<dyn Projector>])
+        .await
+        .unwrap();
+    assert_eq!(Flaky::logged(&db).await, (3, 3));
+    let first = store::submission(&db.pool, case_number(1).as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.status, Status::Accepted);
+    assert_eq!(first.timeline.len(), 2);
+    let head = feed::head_position(&db.pool).await.unwrap();
+    assert_eq!(checkpoint(&db.pool, "flaky_submissions").await.unwrap(), head);
+}
+
+#[tokio::test]
+async fn a_step_applies_at_most_one_batch_and_moves_the_checkpoint_past_it() {
+    let db = TestDb::new().await;
+    three_events(&db).await;
+    let events = feed::read_after(&db.pool, FeedPosition::ZERO, 10).await.unwrap();
+
+    let first = run_once(&db.pool, &MySubmissionsProjector, 2).await.unwrap();
+    assert_eq!(first.applied, 2);
+    assert_eq!(first.changes.len(), 2);
+    assert_eq!(first.position, events[1].position);
+    assert_eq!(
+        checkpoint(&db.pool, "my_submissions").await.unwrap(),
+        events[1].position
+    );
+
+    let second = run_once(&db.pool, &MySubmissionsProjector, 2).await.unwrap();
+    assert_eq!((second.applied, second.position), (1, events[2].position));
+    let third = run_once(&db.pool, &MySubmissionsProjector, 2).await.unwrap();
+    assert_eq!((third.applied, third.position), (0, events[2].position));
+    assert!(third.changes.is_empty());
+}
+
+#[tokio::test]
+async fn two_runners_of_one_projector_apply_each_event_once() {
+    let db = TestDb::new().await;
+    Flaky::create_log(&db).await;
+    for n in 1..=20 {
+        append_case(&db.pool, n, &[submitted(n, "alice", 0, window())]).await;
+    }
+    let projector: Arc<dyn Projector> = Arc::new(Flaky::failing_on_call(0));
+    let runners = [projector.clone()];
+
+    let (one, other) = tokio::join!(
+        async {
+            while run_once(&db.pool, runners[0].as_ref(), 3).await?.applied > 0 {}
+            Ok::<_, projections::ProjectorError>(())
+        },
+        async {
+            while run_once(&db.pool, runners[0].as_ref(), 3).await?.applied > 0 {}
+            Ok::<_, projections::ProjectorError>(())
+        },
+    );
+    one.unwrap();
+    other.unwrap();
+
+    assert_eq!(Flaky::logged(&db).await, (20, 20));
+}
+
+#[tokio::test]
+async fn reset_empties_a_read_model_and_catch_up_rebuilds_it_from_the_feed() {
+    let db = TestDb::new().await;
+    three_events(&db).await;
+    let projectors = projections::projector::all();
+    catch_up(&db.pool, &projectors).await.unwrap();
+    let before = store::submission(&db.pool, case_number(1).as_str())
+        .await
+        .unwrap();
+
+    for projector in &projectors {
+        reset(&db.pool, projector.as_ref()).await.unwrap();
+        let position = checkpoint(&db.pool, projector.name()).await.unwrap();
+        assert_eq!(position, FeedPosition::ZERO);
+    }
+    assert_eq!(
+        store::submission(&db.pool, case_number(1).as_str())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store::queue(&db.pool, QueueKind::Acceptance, 10, None)
+            .await
+            .unwrap()
+            .total_count,
+        0
+    );
+
+    catch_up(&db.pool, &projectors).await.unwrap();
+    let after = store::submission(&db.pool, case_number(1).as_str())
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    let acceptance = store::queue(&db.pool, QueueKind::Acceptance, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(acceptance.total_count, 1);
+}
+
+/// Waits for the next change matching `wanted`, for at most ten seconds.
+async fn next_change(
+    changes: &mut broadcast::Receiver<Change>,
+    wanted: impl Fn(&Change) -> bool,
+) -> Change {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let change = changes.recv().await.unwrap();
+            if wanted(&change) {
+                return change;
+            }
+        }
+    })
+    .await
+    .expect("no such change within ten seconds")
+}
+
+fn view_with_status(status: Status) -> impl Fn(&Change) -> bool {
+    move |change| matches!(change, Change::SubmissionChanged(view) if view.status == status)
+}
+
+#[tokio::test]
+async fn spawned_projectors_publish_committed_changes_as_events_arrive_and_stop_on_shutdown() {
+    let db = TestDb::new().await;
+    let (changes, mut received) = broadcast::channel(64);
+    let (stop, shutdown) = watch::channel(false);
+    let task = spawn(db.pool.clone(), projections::projector::all(), changes, shutdown);
+
+    append_case(&db.pool, 1, &[submitted(1, "alice", 0, window())]).await;
+    next_change(&mut received, view_with_status(Status::Submitted)).await;
+    let added = next_change(&mut received, |change| {
+        matches!(change, Change::Queue { change: QueueChange::Added, .. })
+    })
+    .await;
+    assert!(matches!(added, Change::Queue { kind: QueueKind::Acceptance, .. }));
+
+    let mut conn = db.pool.acquire().await.unwrap();
+    crate::support::append_on(&mut conn, 1, 2, &accepted(5, None)).await;
+    next_change(&mut received, view_with_status(Status::Accepted)).await;
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the projectors did not stop")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_spawned_projector_retries_after_a_failure() {
+    let db = TestDb::new().await;
+    Flaky::create_log(&db).await;
+    let (changes, mut received) = broadcast::channel(64);
+    let (stop, shutdown) = watch::channel(false);
+    let flaky: Arc<dyn Projector> = Arc::new(Flaky::failing_on_call(1));
+    let task = spawn(db.pool.clone(), vec![flaky], changes, shutdown);
+
+    append_case(&db.pool, 1, &[submitted(1, "alice", 0, window())]).await;
+    next_change(&mut received, view_with_status(Status::Submitted)).await;
+    assert_eq!(Flaky::logged(&db).await, (1, 1));
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the projector did not stop")
+        .unwrap();
+}
