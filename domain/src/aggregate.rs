@@ -24,6 +24,8 @@ const NOTE_MAX_CHARS: usize = 500;
 const REASON_MAX_CHARS: usize = 1000;
 const SHIPPING_MAX_CHARS: usize = 50;
 
+/// One case (办件), rebuilt from its events; commands on it either emit one event or are
+/// refused with nothing written.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Application {
     status: Status,

@@ -44,6 +44,10 @@ pub struct ApplicationForm {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a command is built once per request and moved, never stored in bulk"
+)]
 pub enum ApplicationCommand {
     /// Open the case. `uploads` are the applicant's own stored files, already checked.
     SubmitApplication {

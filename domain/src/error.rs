@@ -124,3 +124,14 @@ impl From<crate::ports::PortError> for ApplicationError {
         Self::Port(error.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_screaming_snake_case() {
+        assert_eq!(Reason::MailOutsideBeijing.code(), "MAIL_OUTSIDE_BEIJING");
+        assert_eq!(Reason::InvalidCaseNumber.code(), "INVALID_CASE_NUMBER");
+    }
+}

@@ -23,6 +23,10 @@ pub struct ApplicantIdentity {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "events are few per case, and boxing one would change the shape others match on"
+)]
 pub enum ApplicationEvent {
     /// 申报成功: the application was complete and the case opened.
     ApplicationSubmitted {

@@ -4,6 +4,11 @@
 //! The feed only shows events of transactions older than the oldest one still running, so
 //! an event whose transaction commits late can never appear behind a position a reader has
 //! already passed. The price: one long-open transaction holds the whole feed back.
+//!
+//! Limitation: transaction ids are shared by every database of the PostgreSQL cluster, so a
+//! long write transaction in any database on the same server (not only this service's)
+//! holds the feed back until it ends. Give the service a cluster of its own or keep
+//! other transactions there short.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -140,6 +145,28 @@ pub async fn head_position<'c>(conn: impl sqlx::PgExecutor<'c>) -> Result<FeedPo
          FROM events \
          WHERE aggregate_type = $1 \
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id DESC, global_position DESC \
+         LIMIT 1",
+    )
+    .bind(AGGREGATE_TYPE)
+    .fetch_optional(conn)
+    .await?;
+    match row {
+        Some(row) => decode_position(&row),
+        None => Ok(FeedPosition::ZERO),
+    }
+}
+
+/// The position of the newest committed event, whether or not the feed delivers it yet;
+/// `ZERO` when there is none. Once the feed's head reaches it, every event committed
+/// before this call has been delivered.
+pub async fn committed_head<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+) -> Result<FeedPosition, FeedError> {
+    let row = sqlx::query(
+        "SELECT transaction_id::text AS transaction_id, global_position, aggregate_id, sequence \
+         FROM events \
+         WHERE aggregate_type = $1 \
          ORDER BY transaction_id DESC, global_position DESC \
          LIMIT 1",
     )

@@ -25,6 +25,9 @@ const EVENTS_CHANNEL: &str = "events_appended";
 /// events held back by an unrelated long transaction, and missed notifications.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often `catch_up` looks again while older transactions hold events back.
+const HELD_BACK_RETRY: Duration = Duration::from_millis(20);
+
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -151,11 +154,32 @@ pub async fn run_once(
     })
 }
 
-/// Runs each projector until it has applied every event the feed shows now. Changes are
-/// dropped: this is for start-up, rebuilds and tests.
-pub async fn catch_up(pool: &PgPool, projectors: &[Arc<dyn Projector>]) -> Result<(), ProjectorError> {
+/// Runs each projector until it has applied every event committed before the call, then
+/// returns. Changes are dropped: this is for start-up, rebuilds and tests.
+///
+/// Waits, polling, while an older transaction still holds those events back, so a write
+/// transaction left open anywhere on the server delays the return until it ends.
+pub async fn catch_up(
+    pool: &PgPool,
+    projectors: &[Arc<dyn Projector>],
+) -> Result<(), ProjectorError> {
     for projector in projectors {
-        while run_once(pool, projector.as_ref(), BATCH_SIZE).await?.applied > 0 {}
+        let name = projector.name();
+        let target = feed::committed_head(pool)
+            .await
+            .map_err(|source| ProjectorError::Feed {
+                projector: name,
+                source,
+            })?;
+        loop {
+            let step = run_once(pool, projector.as_ref(), BATCH_SIZE).await?;
+            if step.position >= target {
+                break;
+            }
+            if step.applied == 0 {
+                tokio::time::sleep(HELD_BACK_RETRY).await;
+            }
+        }
     }
     Ok(())
 }

@@ -17,10 +17,14 @@ use crate::cases::{fold_view, CommandContext, Submission as NewSubmission};
 use crate::error::ApiError;
 use crate::event_store;
 
-/// Page sizes are clamped to this.
+/// Page sizes a client may ask for: 1 to this.
 const MAX_PAGE_SIZE: i32 = 100;
 
-fn page_size(first: i32) -> Result<i64, ApiError> {
+/// The page size when a client sends `first: null`.
+const DEFAULT_PAGE_SIZE: i32 = 20;
+
+fn page_size(first: Option<i32>) -> Result<i64, ApiError> {
+    let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
     if (1..=MAX_PAGE_SIZE).contains(&first) {
         Ok(i64::from(first))
     } else {
@@ -63,13 +67,13 @@ fn queue_role(kind: QueueKind) -> Role {
 
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The signed-in applicant's own cases, newest first. Applicant role.
     async fn my_submissions(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
         status: Option<ApplicationStatus>,
     ) -> async_graphql::Result<SubmissionConnection> {
@@ -122,7 +126,7 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         kind: QueueKind,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<QueueConnection> {
         caller_with_role(ctx, queue_role(kind))?;
@@ -228,7 +232,7 @@ impl MutationRoot {
     }
 }
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Stores one file and returns its id for use in submitApplication. Applicant role.
     async fn upload_material(
@@ -391,7 +395,7 @@ fn changes(
         })
 }
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Items entering, changing in or leaving one queue, as they happen, on any replica.
     async fn queue_updates(

@@ -182,9 +182,3 @@ fn each_document_type_belongs_to_one_identity_category() {
         assert_eq!(doc_type.identity_category(), category);
     }
 }
-
-#[test]
-fn reason_codes_are_screaming_snake_case() {
-    assert_eq!(Reason::MailOutsideBeijing.code(), "MAIL_OUTSIDE_BEIJING");
-    assert_eq!(Reason::InvalidCaseNumber.code(), "INVALID_CASE_NUMBER");
-}

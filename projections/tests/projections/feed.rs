@@ -3,7 +3,9 @@
 use projections::feed::{self, FeedError, FeedPosition};
 use sqlx::{Connection, PgConnection};
 
-use crate::support::{accepted, append_case, append_on, case_number, submitted, window, TestDb};
+use crate::support::{
+    accepted, append_case, append_on, case_number, settle, submitted, window, TestDb,
+};
 
 #[tokio::test]
 async fn the_feed_holds_back_a_later_commit_until_an_earlier_open_transaction_commits() {
@@ -25,6 +27,7 @@ async fn the_feed_holds_back_a_later_commit_until_an_earlier_open_transaction_co
     assert_eq!(feed::head_position(&db.pool).await.unwrap(), FeedPosition::ZERO);
 
     early_tx.commit().await.unwrap();
+    settle(&db.pool).await;
     let delivered = feed::read_after(&db.pool, FeedPosition::ZERO, 10).await.unwrap();
     let cases: Vec<&str> = delivered.iter().map(|e| e.case_number.as_str()).collect();
     assert_eq!(cases, [case_number(1).as_str(), case_number(2).as_str()]);
@@ -52,6 +55,7 @@ async fn the_feed_orders_by_transaction_even_when_global_positions_disagree() {
     first_tx.commit().await.unwrap();
     append_on(&mut second_tx, 2, 1, &submitted(2, "bob", 1, window())).await;
     second_tx.commit().await.unwrap();
+    settle(&db.pool).await;
 
     let delivered = feed::read_after(&db.pool, FeedPosition::ZERO, 10).await.unwrap();
     let cases: Vec<&str> = delivered.iter().map(|e| e.case_number.as_str()).collect();
@@ -97,6 +101,7 @@ async fn an_event_the_feed_cannot_decode_is_an_error_not_a_gap() {
     .execute(&db.pool)
     .await
     .unwrap();
+    settle(&db.pool).await;
 
     let error = feed::read_after(&db.pool, FeedPosition::ZERO, 10)
         .await

@@ -11,7 +11,7 @@ use projections::{
 };
 
 use crate::support::{
-    accepted, append_case, approved, at, case_number, collected, mail, not_accepted,
+    accepted, append_case, append_from, approved, at, case_number, collected, mail, not_accepted,
     not_approved, shipped, submitted, window, TestDb,
 };
 
@@ -211,8 +211,7 @@ async fn queues_move_a_case_from_acceptance_to_approval_to_dispatch_and_then_out
     ];
 
     for (sequence, (event, expected)) in (1..).zip(steps) {
-        let mut conn = db.pool.acquire().await.unwrap();
-        crate::support::append_on(&mut conn, 6, sequence, &event).await;
+        append_from(&db.pool, 6, sequence, std::slice::from_ref(&event)).await;
         let outcome = run_once(&db.pool, &QueuesProjector, 10).await.unwrap();
         assert_eq!(outcome.applied, 1);
         assert_eq!(queue_changes(&outcome.changes), expected, "after {event:?}");
@@ -263,10 +262,8 @@ async fn a_queue_item_carries_the_case_summary_and_its_beijing_due_date() {
 }
 
 async fn append_accept_and_approve(db: &TestDb, n: u64) {
-    let mut conn = db.pool.acquire().await.unwrap();
-    crate::support::append_on(&mut conn, n, 2, &accepted(24 * 60, None)).await;
-    crate::support::append_on(&mut conn, n, 3, &approved(2 * 24 * 60, "20261100010200007"))
-        .await;
+    let events = [accepted(24 * 60, None), approved(2 * 24 * 60, "20261100010200007")];
+    append_from(&db.pool, n, 2, &events).await;
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use projections::{
 use sqlx::PgConnection;
 use tokio::sync::{broadcast, watch};
 
-use crate::support::{accepted, append_case, case_number, submitted, window, TestDb};
+use crate::support::{accepted, append_case, append_from, case_number, submitted, window, TestDb};
 
 /// `MySubmissionsProjector` that also logs every event it is handed, in the same
 /// transaction, and fails on its `fail_on_call`-th call (never when 0).
@@ -152,18 +152,11 @@ async fn two_runners_of_one_projector_apply_each_event_once() {
     for n in 1..=20 {
         append_case(&db.pool, n, &[submitted(n, "alice", 0, window())]).await;
     }
-    let projector: Arc<dyn Projector> = Arc::new(Flaky::failing_on_call(0));
-    let runners = [projector.clone()];
+    let projector = Flaky::failing_on_call(0);
 
     let (one, other) = tokio::join!(
-        async {
-            while run_once(&db.pool, runners[0].as_ref(), 3).await?.applied > 0 {}
-            Ok::<_, projections::ProjectorError>(())
-        },
-        async {
-            while run_once(&db.pool, runners[0].as_ref(), 3).await?.applied > 0 {}
-            Ok::<_, projections::ProjectorError>(())
-        },
+        drain(&db, &projector, 3),
+        drain(&db, &projector, 3)
     );
     one.unwrap();
     other.unwrap();
@@ -211,6 +204,16 @@ async fn reset_empties_a_read_model_and_catch_up_rebuilds_it_from_the_feed() {
     assert_eq!(acceptance.total_count, 1);
 }
 
+/// Steps `projector` until a step applies nothing.
+async fn drain(
+    db: &TestDb,
+    projector: &dyn Projector,
+    batch_size: i64,
+) -> Result<(), projections::ProjectorError> {
+    while run_once(&db.pool, projector, batch_size).await?.applied > 0 {}
+    Ok(())
+}
+
 /// Waits for the next change matching `wanted`, for at most ten seconds.
 async fn next_change(
     changes: &mut broadcast::Receiver<Change>,
@@ -247,8 +250,7 @@ async fn spawned_projectors_publish_committed_changes_as_events_arrive_and_stop_
     .await;
     assert!(matches!(added, Change::Queue { kind: QueueKind::Acceptance, .. }));
 
-    let mut conn = db.pool.acquire().await.unwrap();
-    crate::support::append_on(&mut conn, 1, 2, &accepted(5, None)).await;
+    append_from(&db.pool, 1, 2, &[accepted(5, None)]).await;
     next_change(&mut received, view_with_status(Status::Accepted)).await;
 
     stop.send(true).unwrap();

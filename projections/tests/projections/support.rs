@@ -7,6 +7,7 @@ use domain::values::{
     Material, MaterialKind, MaterialSource, Phone, PostalCode, QualificationLevel, Subject, Text,
 };
 use domain::{ApplicationEvent, CaseNumberCipher, Reason};
+use projections::feed;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
@@ -198,10 +199,31 @@ pub async fn append_on(conn: &mut PgConnection, n: u64, sequence: i64, event: &A
     .unwrap();
 }
 
-/// Appends `events` to case `n` as sequences 1, 2, …, each in its own transaction.
+/// Appends `events` to case `n` as sequences 1, 2, …, each in its own transaction, and
+/// waits until the feed delivers them.
 pub async fn append_case(pool: &PgPool, n: u64, events: &[ApplicationEvent]) {
+    append_from(pool, n, 1, events).await;
+}
+
+/// Appends `events` to case `n` from sequence `first` on, each in its own transaction, and
+/// waits until the feed delivers them.
+pub async fn append_from(pool: &PgPool, n: u64, first: i64, events: &[ApplicationEvent]) {
     let mut conn = pool.acquire().await.unwrap();
-    for (sequence, event) in (1..).zip(events) {
+    for (sequence, event) in (first..).zip(events) {
         append_on(&mut conn, n, sequence, event).await;
     }
+    settle(pool).await;
+}
+
+/// Waits until the feed delivers every committed event. Other tests' transactions on the
+/// same server hold the feed back for a moment.
+pub async fn settle(pool: &PgPool) {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let target = feed::committed_head(pool).await.unwrap();
+        while feed::head_position(pool).await.unwrap() < target {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the feed stayed held back for ten seconds");
 }
