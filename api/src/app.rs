@@ -40,7 +40,8 @@ impl Application {
     /// adapters, starts the projectors and binds `settings.bind_addr`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
-        let verifier = TokenVerifier::new(&settings.token_key()?, settings.auth_jwt_issuer.as_deref())?;
+        let verifier =
+            TokenVerifier::new(&settings.token_key()?, settings.auth_jwt_issuer.as_deref())?;
         let pool = database::connect_and_migrate(&settings.database_url).await?;
 
         let registry = FileRegistry::load(settings.registry_file.as_deref())?;
@@ -65,7 +66,12 @@ impl Application {
             pool: pool.clone(),
             cipher: CaseNumberCipher::new(settings.case_number_key()?),
         });
-        let cases = Arc::new(Cases::new(cqrs, pool.clone(), case_numbers, materials.clone()));
+        let cases = Arc::new(Cases::new(
+            cqrs,
+            pool.clone(),
+            case_numbers,
+            materials.clone(),
+        ));
 
         let (changes, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -113,7 +119,10 @@ impl Application {
 
     /// Serves until `stop` completes, then stops taking requests, lets in-flight ones finish,
     /// closes subscriptions and stops the projectors.
-    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
         tracing::info!("listening on http://{addr}");
         let shutdown = self.shutdown.clone();

@@ -95,10 +95,13 @@ impl Cases {
             .await;
         let outcome = match first {
             Err(ApiError::Conflict { .. }) => {
-                if let Some(winner) = event_store::processed_command(&self.pool, &command_id).await? {
+                if let Some(winner) =
+                    event_store::processed_command(&self.pool, &command_id).await?
+                {
                     return self.current_view(&winner).await;
                 }
-                self.execute(&case_number, command, &command_id, &context).await
+                self.execute(&case_number, command, &command_id, &context)
+                    .await
             }
             other => other,
         };
@@ -137,7 +140,10 @@ impl Cases {
         );
         let metadata = HashMap::from([
             ("actor_id".to_owned(), context.actor.id.clone()),
-            ("actor_role".to_owned(), context.actor.role.as_str().to_owned()),
+            (
+                "actor_role".to_owned(),
+                context.actor.role.as_str().to_owned(),
+            ),
             ("command_id".to_owned(), command_id.to_owned()),
             ("correlation_id".to_owned(), context.correlation_id.clone()),
         ]);
@@ -154,7 +160,10 @@ impl Cases {
         let _entered = span.enter();
         match result {
             Ok(()) => {
-                tracing::info!(duration_ms = started.elapsed().as_millis() as u64, "command applied");
+                tracing::info!(
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "command applied"
+                );
                 Ok(())
             }
             Err(AggregateError::UserError(refusal)) => {
@@ -168,7 +177,9 @@ impl Cases {
                     reason: Reason::ConcurrentModification,
                 })
             }
-            Err(other) => Err(ApiError::Internal(anyhow::anyhow!("command {name} failed: {other}"))),
+            Err(other) => Err(ApiError::Internal(anyhow::anyhow!(
+                "command {name} failed: {other}"
+            ))),
         }
     }
 
@@ -209,7 +220,6 @@ fn submission_command_id(user_id: &str, idempotency_key: &str) -> String {
 
 /// A case number from client input; a malformed one is bad input, not a missing case.
 pub fn parse_case_number(raw: &str) -> Result<CaseNumber, ApiError> {
-    CaseNumber::parse(raw).map_err(|error| {
-        ApiError::bad_input("input.caseNumber", error.reason, error.message)
-    })
+    CaseNumber::parse(raw)
+        .map_err(|error| ApiError::bad_input("input.caseNumber", error.reason, error.message))
 }

@@ -10,7 +10,11 @@ use crate::settings::{Settings, DEV_JWT_SECRET};
 use crate::{database, event_store, Application};
 
 #[derive(Debug, Parser)]
-#[command(name = "teacher-cert", version, about = "Teacher qualification certification service (教师资格认定)")]
+#[command(
+    name = "teacher-cert",
+    version,
+    about = "Teacher qualification certification service (教师资格认定)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -128,9 +132,13 @@ fn token(settings: &Settings, args: &TokenArgs) -> anyhow::Result<String> {
         name: args.name.clone(),
         roles: args.roles.clone(),
         acr: Some(args.acr.clone()),
-        id_doc_type: args.id_doc_number.as_ref().map(|_| args.id_doc_type.clone()),
+        id_doc_type: args
+            .id_doc_number
+            .as_ref()
+            .map(|_| args.id_doc_type.clone()),
         id_doc_number: args.id_doc_number.clone(),
-        face_verified_at: (!args.no_face_verification).then(|| now - args.face_verified_seconds_ago),
+        face_verified_at: (!args.no_face_verification)
+            .then(|| now - args.face_verified_seconds_ago),
         exp: now + args.ttl_seconds,
         iat: Some(now),
         iss: settings.auth_jwt_issuer.clone(),
@@ -171,12 +179,17 @@ async fn rebuild_projections(pool: &sqlx::PgPool, names: &[String]) -> anyhow::R
     let all = projections::projector::all();
     let unknown: Vec<&String> = names
         .iter()
-        .filter(|name| !all.iter().any(|projector| projector.name() == name.as_str()))
+        .filter(|name| {
+            !all.iter()
+                .any(|projector| projector.name() == name.as_str())
+        })
         .collect();
     anyhow::ensure!(
         unknown.is_empty(),
         "unknown read models {unknown:?}; known: {:?}",
-        all.iter().map(|projector| projector.name()).collect::<Vec<_>>()
+        all.iter()
+            .map(|projector| projector.name())
+            .collect::<Vec<_>>()
     );
     let chosen: Vec<_> = all
         .into_iter()
@@ -184,7 +197,10 @@ async fn rebuild_projections(pool: &sqlx::PgPool, names: &[String]) -> anyhow::R
         .collect();
     for projector in &chosen {
         projections::reset(pool, projector.as_ref()).await?;
-        tracing::info!(projector = projector.name(), "read model emptied; replaying the feed");
+        tracing::info!(
+            projector = projector.name(),
+            "read model emptied; replaying the feed"
+        );
     }
     projections::catch_up(pool, &chosen).await?;
     tracing::info!("read models rebuilt");

@@ -58,7 +58,7 @@ fn authenticate(verifier: &TokenVerifier, authorization: Option<&str>) -> Authen
         return Authentication::Anonymous;
     };
     match verifier.verify_header(value) {
-        Ok(caller) => Authentication::Verified(caller),
+        Ok(caller) => Authentication::Verified(Box::new(caller)),
         Err(error) => {
             tracing::warn!(error = %error, "token refused");
             Authentication::Rejected
@@ -75,7 +75,11 @@ fn correlation_id(headers: &HeaderMap) -> CorrelationId {
     CorrelationId(id)
 }
 
-async fn execute(state: &HttpState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+async fn execute(
+    state: &HttpState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> Response {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
@@ -95,18 +99,31 @@ fn parse_refusal(error: ParseRequestError) -> Response {
     match error {
         ParseRequestError::PayloadTooLarge => refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::bad_input("file", domain::Reason::FileTooLarge, "the request is too large"),
+            ApiError::bad_input(
+                "file",
+                domain::Reason::FileTooLarge,
+                "the request is too large",
+            ),
         ),
         ParseRequestError::Io(error) if error.to_string().contains("length limit") => refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::bad_input("file", domain::Reason::FileTooLarge, "the request is too large"),
+            ApiError::bad_input(
+                "file",
+                domain::Reason::FileTooLarge,
+                "the request is too large",
+            ),
         ),
         other => {
             tracing::debug!(error = %other, "unparseable GraphQL request");
+            // Parse errors describe the client's own bytes; I/O errors are ours and stay private.
+            let message = match other {
+                ParseRequestError::Io(_) => "the request body could not be read".to_owned(),
+                described => format!("not a valid GraphQL request: {described}"),
+            };
             refuse(
                 StatusCode::BAD_REQUEST,
                 ApiError::BadInput {
-                    message: "the request is not a GraphQL request (JSON or multipart)".to_owned(),
+                    message,
                     field: None,
                     reason: None,
                 },
@@ -138,7 +155,8 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
         BatchRequest::Batch(_) => refuse(
             StatusCode::BAD_REQUEST,
             ApiError::BadInput {
-                message: "batched requests are not supported; send one operation per request".to_owned(),
+                message: "batched requests are not supported; send one operation per request"
+                    .to_owned(),
                 field: None,
                 reason: None,
             },
@@ -210,25 +228,32 @@ async fn graphql_ws(
                 }
             };
             let verifier = state.verifier.clone();
-            GraphQLWebSocket::new_with_pair(&mut sink, stream.take_until(Box::pin(stopping)), state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let authorization = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|value| value.as_str());
-                    let mut data = Data::default();
-                    data.insert(authenticate(&verifier, authorization));
-                    data.insert(correlation);
-                    Ok(data)
-                })
-                .keepalive_timeout(Duration::from_secs(30))
-                .serve()
-                .await;
+            GraphQLWebSocket::new_with_pair(
+                &mut sink,
+                stream.take_until(Box::pin(stopping)),
+                state.schema.clone(),
+                protocol,
+            )
+            .on_connection_init(move |payload| async move {
+                let authorization = payload
+                    .get("Authorization")
+                    .or_else(|| payload.get("authorization"))
+                    .and_then(|value| value.as_str());
+                let mut data = Data::default();
+                data.insert(authenticate(&verifier, authorization));
+                data.insert(correlation);
+                Ok(data)
+            })
+            .keepalive_timeout(Duration::from_secs(30))
+            .serve()
+            .await;
             let close = axum::extract::ws::CloseFrame {
                 code: 1001,
                 reason: "server shutting down".into(),
             };
-            let _ = sink.send(axum::extract::ws::Message::Close(Some(close))).await;
+            let _ = sink
+                .send(axum::extract::ws::Message::Close(Some(close)))
+                .await;
         })
 }
 

@@ -10,7 +10,10 @@ async fn main() -> std::process::ExitCode {
     match api::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "teacher-cert stopped with an error");
+            tracing::error!(
+                error = format!("{error:#}"),
+                "teacher-cert stopped with an error"
+            );
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }

@@ -29,7 +29,8 @@ impl MediaType {
         const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
         if bytes.len() > 3 && bytes[..3] == [0xFF, 0xD8, 0xFF] {
             Some(Self::Jpeg)
-        } else if bytes.len() > 16 && bytes.starts_with(PNG_SIGNATURE) && &bytes[12..16] == b"IHDR" {
+        } else if bytes.len() > 16 && bytes.starts_with(PNG_SIGNATURE) && &bytes[12..16] == b"IHDR"
+        {
             Some(Self::Png)
         } else if bytes.starts_with(b"%PDF-") {
             Some(Self::Pdf)
@@ -82,7 +83,9 @@ impl MaterialStore {
 
     /// The largest file any kind accepts; the HTTP layer refuses bigger ones early.
     pub fn largest_upload(&self) -> u64 {
-        self.limits.max_photo_bytes.max(self.limits.max_document_bytes)
+        self.limits
+            .max_photo_bytes
+            .max(self.limits.max_document_bytes)
     }
 
     /// Checks and stores one file for `owner_id`. Refuses kinds the service fetches itself,
@@ -247,6 +250,8 @@ pub fn open_object_store(url: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
     if prefix.as_ref().is_empty() {
         Ok(store)
     } else {
-        Ok(Arc::new(object_store::prefix::PrefixStore::new(store, prefix)))
+        Ok(Arc::new(object_store::prefix::PrefixStore::new(
+            store, prefix,
+        )))
     }
 }

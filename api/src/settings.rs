@@ -26,7 +26,12 @@ pub struct Settings {
     pub database_url: String,
 
     /// HTTP and WebSocket address; port 0 picks a free port.
-    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "BIND_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind_addr: SocketAddr,
 
     /// HS256 secret for verifying tokens (development and tests).

@@ -79,7 +79,7 @@ pub enum ApplicationError {
     #[error("{message}")]
     Refused { reason: Reason, message: String },
     /// The case is not in a status where this command applies (`CONFLICT`).
-    #[error("cannot {command} a case that is {status:?}")]
+    #[error("cannot {command} a case that is {} ({status:?})", status.label())]
     InvalidTransition {
         command: &'static str,
         status: Status,

@@ -93,7 +93,7 @@ pub struct FeedEvent {
 /// Why the feed could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
-    #[error("reading the event feed failed")]
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
     /// A stored event does not fit `ApplicationEvent` or its metadata is not a map of
     /// strings. The feed stops here rather than skip it.
@@ -227,13 +227,18 @@ mod tests {
             global_position: 17,
         };
         assert_eq!(position.to_string(), "4294967302-17");
-        assert_eq!(position.to_string().parse::<FeedPosition>().unwrap(), position);
+        assert_eq!(
+            position.to_string().parse::<FeedPosition>().unwrap(),
+            position
+        );
         assert_eq!("0-0".parse::<FeedPosition>().unwrap(), FeedPosition::ZERO);
     }
 
     #[test]
     fn garbage_is_not_a_position() {
-        for raw in ["", "-", "1-", "-1", "1--1", "+1-2", "1-+2", "a-1", "1-2-3", " 1-2", "1_2"] {
+        for raw in [
+            "", "-", "1-", "-1", "1--1", "+1-2", "1-+2", "a-1", "1-2-3", " 1-2", "1_2",
+        ] {
             assert!(raw.parse::<FeedPosition>().is_err(), "{raw:?} parsed");
         }
         assert!("18446744073709551616-1".parse::<FeedPosition>().is_err());

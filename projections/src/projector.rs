@@ -52,6 +52,10 @@ pub trait Projector: Send + Sync {
 
 /// A change to a read model, published once its transaction has committed.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "changes are short-lived; the API matches on the view by value"
+)]
 pub enum Change {
     /// A case's view after an event.
     SubmissionChanged(SubmissionView),
@@ -451,7 +455,12 @@ impl Projector for QueuesProjector {
                 continue;
             }
             store::remove_queue_item(conn, item.kind, case_number).await?;
-            changes.push(queue_change(item.kind, QueueChange::Removed, case_number, None));
+            changes.push(queue_change(
+                item.kind,
+                QueueChange::Removed,
+                case_number,
+                None,
+            ));
         }
         if let Some(item) = next {
             store::put_queue_item(conn, &item).await?;
@@ -472,7 +481,11 @@ impl Projector for QueuesProjector {
 
 /// The item in the `kind` queue: the same item when the case stays in that queue,
 /// otherwise the case entering it at `entered_at`.
-fn moved_or_kept(item: &QueueItem, kind: QueueKind, entered_at: chrono::DateTime<chrono::Utc>) -> QueueItem {
+fn moved_or_kept(
+    item: &QueueItem,
+    kind: QueueKind,
+    entered_at: chrono::DateTime<chrono::Utc>,
+) -> QueueItem {
     if item.kind == kind {
         item.clone()
     } else {

@@ -28,7 +28,7 @@ pub enum StoreError {
     /// The `after` cursor was not one this list hands out: the caller's mistake.
     #[error("the cursor is malformed")]
     InvalidCursor,
-    #[error("querying the read models failed")]
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
@@ -74,7 +74,9 @@ pub async fn my_submissions(
           AND (submitted_at, case_number) < ($4, $5) \
         ORDER BY submitted_at DESC, case_number DESC LIMIT $3";
 
-    let after = after.map(|raw| Cursor::decode(SUBMISSIONS, raw)).transpose()?;
+    let after = after
+        .map(|raw| Cursor::decode(SUBMISSIONS, raw))
+        .transpose()?;
     let status = status.map(status_code);
     let limit = first.max(0);
     let query = match &after {
@@ -87,6 +89,8 @@ pub async fn my_submissions(
     }
     let rows = query.fetch_all(pool).await?;
 
+    // Limitation: the count is a second query, so a case projected between the two can
+    // make `total_count` disagree with the edges by one; both are right a moment later.
     let total_count = sqlx::query_scalar(
         "SELECT count(*) FROM my_submissions \
          WHERE applicant_id = $1 AND ($2::text IS NULL OR status = $2)",
@@ -95,7 +99,14 @@ pub async fn my_submissions(
     .bind(status)
     .fetch_one(pool)
     .await?;
-    page(rows, limit, total_count, SUBMISSIONS, "submitted_at", "view")
+    page(
+        rows,
+        limit,
+        total_count,
+        SUBMISSIONS,
+        "submitted_at",
+        "view",
+    )
 }
 
 /// The cases waiting in one queue, longest waiting first (by when they entered it).
@@ -289,7 +300,9 @@ pub async fn remove_queue_item(
 
 /// Empties `my_submissions`, for a rebuild.
 pub async fn clear_submissions(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM my_submissions").execute(conn).await?;
+    sqlx::query("DELETE FROM my_submissions")
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -368,7 +381,10 @@ pub async fn checkpoint<'c>(
 
 fn decode_checkpoint(row: &PgRow) -> Result<FeedPosition, sqlx::Error> {
     let transaction_id: String = row.try_get("transaction_id")?;
-    let position = format!("{transaction_id}-{}", row.try_get::<i64, _>("global_position")?);
+    let position = format!(
+        "{transaction_id}-{}",
+        row.try_get::<i64, _>("global_position")?
+    );
     position
         .parse()
         .map_err(|error| sqlx::Error::Decode(Box::new(error)))

@@ -311,3 +311,80 @@ pub fn due_date(kind: QueueKind, entered_at: DateTime<Utc>) -> NaiveDate {
         .checked_add_days(Days::new(kind.allowed_days()))
         .unwrap_or(NaiveDate::MAX)
 }
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected values")]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn utc(raw: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(raw)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn due_dates_count_calendar_days_from_the_beijing_date_of_entry() {
+        let last_second_of_the_4th = utc("2026-12-04T15:59:59Z");
+        let first_second_of_the_5th = utc("2026-12-04T16:00:00Z");
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+
+        assert_eq!(
+            due_date(QueueKind::Acceptance, last_second_of_the_4th),
+            day(2027, 1, 3)
+        );
+        assert_eq!(
+            due_date(QueueKind::Acceptance, first_second_of_the_5th),
+            day(2027, 1, 4)
+        );
+        assert_eq!(
+            due_date(QueueKind::Approval, first_second_of_the_5th),
+            day(2027, 1, 4)
+        );
+        assert_eq!(
+            due_date(QueueKind::Dispatch, first_second_of_the_5th),
+            day(2026, 12, 15)
+        );
+        assert_eq!(
+            due_date(
+                QueueKind::Dispatch,
+                Utc.with_ymd_and_hms(2026, 2, 20, 2, 0, 0).unwrap()
+            ),
+            day(2026, 3, 2)
+        );
+    }
+
+    #[test]
+    fn only_cases_awaiting_staff_wait_in_a_queue() {
+        assert_eq!(
+            QueueKind::for_status(Status::Submitted),
+            Some(QueueKind::Acceptance)
+        );
+        assert_eq!(
+            QueueKind::for_status(Status::Accepted),
+            Some(QueueKind::Approval)
+        );
+        assert_eq!(
+            QueueKind::for_status(Status::Approved),
+            Some(QueueKind::Dispatch)
+        );
+        for status in [
+            Status::New,
+            Status::NotAccepted,
+            Status::NotApproved,
+            Status::Shipped,
+            Status::Collected,
+        ] {
+            assert_eq!(QueueKind::for_status(status), None);
+        }
+    }
+
+    #[test]
+    fn queue_kinds_are_stored_and_serialised_by_their_graphql_names() {
+        for kind in QueueKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+}

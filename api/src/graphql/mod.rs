@@ -31,7 +31,7 @@ pub struct Services {
 #[derive(Debug, Clone)]
 pub enum Authentication {
     Anonymous,
-    Verified(Caller),
+    Verified(Box<Caller>),
     Rejected,
 }
 
@@ -60,9 +60,9 @@ pub fn sdl() -> String {
 pub(crate) fn caller<'a>(ctx: &'a Context<'_>) -> Result<&'a Caller, ApiError> {
     match ctx.data_opt::<Authentication>() {
         Some(Authentication::Verified(caller)) => Ok(caller),
-        Some(Authentication::Rejected) => Err(ApiError::Unauthenticated(
-            "the token is invalid or expired",
-        )),
+        Some(Authentication::Rejected) => {
+            Err(ApiError::Unauthenticated("the token is invalid or expired"))
+        }
         _ => Err(ApiError::Unauthenticated(
             "sign in: send Authorization: Bearer <token>",
         )),

@@ -181,7 +181,11 @@ impl QueryRoot {
                     event_version: event.event_version.clone(),
                     recorded_at: beijing(event.recorded_at),
                     actor_id: event.metadata.get("actor_id").cloned().unwrap_or_default(),
-                    actor_role: event.metadata.get("actor_role").cloned().unwrap_or_default(),
+                    actor_role: event
+                        .metadata
+                        .get("actor_role")
+                        .cloned()
+                        .unwrap_or_default(),
                     payload: event.payload.to_string(),
                     status_after: ApplicationStatus::from_status(status)
                         .unwrap_or(ApplicationStatus::Submitted),
@@ -206,7 +210,9 @@ fn read_upload(value: async_graphql::UploadValue, limit: u64) -> Result<Vec<u8>,
         .into_read()
         .take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|error| ApiError::Internal(anyhow::Error::new(error).context("reading an upload")))?;
+        .map_err(|error| {
+            ApiError::Internal(anyhow::Error::new(error).context("reading an upload"))
+        })?;
     Ok(bytes)
 }
 
@@ -244,13 +250,19 @@ impl MutationRoot {
         let caller = caller_with_role(ctx, Role::Applicant)?;
         let materials = &services(ctx).materials;
         let value = file.value(ctx).map_err(|error| {
-            ApiError::bad_input("file", Reason::InvalidMaterial, format!("no file was sent: {error}"))
+            ApiError::bad_input(
+                "file",
+                Reason::InvalidMaterial,
+                format!("no file was sent: {error}"),
+            )
         })?;
         let limit = materials.largest_upload();
         let bytes = tokio::task::spawn_blocking(move || read_upload(value, limit))
             .await
             .map_err(|error| ApiError::Internal(error.into()))??;
-        let stored = materials.upload(&caller.user_id, kind.into(), bytes).await?;
+        let stored = materials
+            .upload(&caller.user_id, kind.into(), bytes)
+            .await?;
         Ok(UploadedMaterial {
             id: ID(stored.id.to_string()),
             kind: stored.kind.into(),
@@ -377,14 +389,14 @@ pub struct SubscriptionRoot;
 
 /// Ends a subscriber's stream with an error when it falls too far behind, rather than
 /// slowing every other subscriber.
-fn changes(
-    ctx: &Context<'_>,
-) -> impl Stream<Item = Result<projections::Change, ApiError>> + use<> {
+fn changes(ctx: &Context<'_>) -> impl Stream<Item = Result<projections::Change, ApiError>> + use<> {
     BroadcastStream::new(services(ctx).changes.subscribe())
         .map(|item| match item {
             Ok(change) => Ok(change),
             Err(BroadcastStreamRecvError::Lagged(missed)) => Err(ApiError::Conflict {
-                message: format!("this subscriber fell {missed} updates behind and was dropped; subscribe again"),
+                message: format!(
+                    "this subscriber fell {missed} updates behind and was dropped; subscribe again"
+                ),
                 reason: Reason::SubscriberTooSlow,
             }),
         })

@@ -2,8 +2,8 @@
 //! models' views, named and shaped as `api-contract/schema.graphql` says.
 
 use async_graphql::{
-    Enum, InputObject, InputValueError, InputValueResult, Object, Scalar,
-    ScalarType, SimpleObject, Value, ID,
+    Enum, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject,
+    Value, ID,
 };
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use domain::values as dv;

@@ -22,13 +22,23 @@ async fn the_feed_holds_back_a_later_commit_until_an_earlier_open_transaction_co
     append_on(&mut late_tx, 2, 1, &submitted(2, "bob", 1, window())).await;
     late_tx.commit().await.unwrap();
 
-    let held_back = feed::read_after(&db.pool, FeedPosition::ZERO, 10).await.unwrap();
-    assert!(held_back.is_empty(), "delivered {held_back:?} past an open transaction");
-    assert_eq!(feed::head_position(&db.pool).await.unwrap(), FeedPosition::ZERO);
+    let held_back = feed::read_after(&db.pool, FeedPosition::ZERO, 10)
+        .await
+        .unwrap();
+    assert!(
+        held_back.is_empty(),
+        "delivered {held_back:?} past an open transaction"
+    );
+    assert_eq!(
+        feed::head_position(&db.pool).await.unwrap(),
+        FeedPosition::ZERO
+    );
 
     early_tx.commit().await.unwrap();
     settle(&db.pool).await;
-    let delivered = feed::read_after(&db.pool, FeedPosition::ZERO, 10).await.unwrap();
+    let delivered = feed::read_after(&db.pool, FeedPosition::ZERO, 10)
+        .await
+        .unwrap();
     let cases: Vec<&str> = delivered.iter().map(|e| e.case_number.as_str()).collect();
     assert_eq!(cases, [case_number(1).as_str(), case_number(2).as_str()]);
     assert!(delivered[0].position < delivered[1].position);
@@ -57,7 +67,9 @@ async fn the_feed_orders_by_transaction_even_when_global_positions_disagree() {
     second_tx.commit().await.unwrap();
     settle(&db.pool).await;
 
-    let delivered = feed::read_after(&db.pool, FeedPosition::ZERO, 10).await.unwrap();
+    let delivered = feed::read_after(&db.pool, FeedPosition::ZERO, 10)
+        .await
+        .unwrap();
     let cases: Vec<&str> = delivered.iter().map(|e| e.case_number.as_str()).collect();
     assert_eq!(cases, [case_number(2).as_str(), case_number(1).as_str()]);
     assert!(delivered[0].position.global_position > delivered[1].position.global_position);
@@ -67,11 +79,16 @@ async fn the_feed_orders_by_transaction_even_when_global_positions_disagree() {
 #[tokio::test]
 async fn the_feed_resumes_after_a_position_and_honours_the_limit() {
     let db = TestDb::new().await;
-    let events = [submitted(1, "alice", 0, window()), accepted(5, Some("齐全"))];
+    let events = [
+        submitted(1, "alice", 0, window()),
+        accepted(5, Some("齐全")),
+    ];
     append_case(&db.pool, 1, &events).await;
     append_case(&db.pool, 2, &[submitted(2, "bob", 10, window())]).await;
 
-    let first = feed::read_after(&db.pool, FeedPosition::ZERO, 2).await.unwrap();
+    let first = feed::read_after(&db.pool, FeedPosition::ZERO, 2)
+        .await
+        .unwrap();
     assert_eq!(first.len(), 2);
     assert_eq!(first[0].event, events[0]);
     assert_eq!(first[1].event, events[1]);
@@ -80,10 +97,14 @@ async fn the_feed_resumes_after_a_position_and_honours_the_limit() {
     assert_eq!(first[1].event_version, "1.0");
     assert_eq!(first[1].metadata["actor_role"], "clerk");
 
-    let rest = feed::read_after(&db.pool, first[1].position, 2).await.unwrap();
+    let rest = feed::read_after(&db.pool, first[1].position, 2)
+        .await
+        .unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].case_number, case_number(2).as_str());
-    let none = feed::read_after(&db.pool, rest[0].position, 2).await.unwrap();
+    let none = feed::read_after(&db.pool, rest[0].position, 2)
+        .await
+        .unwrap();
     assert!(none.is_empty());
 }
 
@@ -129,5 +150,8 @@ async fn the_feed_ignores_other_aggregate_types() {
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(feed::head_position(&db.pool).await.unwrap(), FeedPosition::ZERO);
+    assert_eq!(
+        feed::head_position(&db.pool).await.unwrap(),
+        FeedPosition::ZERO
+    );
 }

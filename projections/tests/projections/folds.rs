@@ -6,8 +6,8 @@ use chrono::NaiveDate;
 use domain::{ApplicationEvent, Status};
 use projections::views::DeliveryMethod;
 use projections::{
-    catch_up, run_once, store, Change, MySubmissionsProjector, Projector, QueueChange,
-    QueueKind, QueuesProjector, SubmissionView,
+    catch_up, run_once, store, Change, MySubmissionsProjector, Projector, QueueChange, QueueKind,
+    QueuesProjector, SubmissionView,
 };
 
 use crate::support::{
@@ -38,7 +38,10 @@ async fn project(n: u64, events: &[ApplicationEvent]) -> SubmissionView {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(Some(&stored), SubmissionView::fold(numbered(events)).as_ref());
+    assert_eq!(
+        Some(&stored),
+        SubmissionView::fold(numbered(events)).as_ref()
+    );
     stored
 }
 
@@ -62,7 +65,10 @@ async fn a_mailed_case_folds_from_submission_to_shipment_with_one_step_per_event
     assert_eq!(view.materials.len(), 1);
     assert_eq!(view.submitted_at, at(0));
     assert_eq!(view.updated_at, at(180));
-    assert_eq!(view.certificate_number.as_deref(), Some("20261100010200001"));
+    assert_eq!(
+        view.certificate_number.as_deref(),
+        Some("20261100010200001")
+    );
     assert_eq!(view.decision_reason, None);
     let shipment = view.shipment.as_ref().unwrap();
     assert_eq!(
@@ -75,7 +81,11 @@ async fn a_mailed_case_folds_from_submission_to_shipment_with_one_step_per_event
         statuses(&view),
         [
             (Status::Submitted, "申报成功", None),
-            (Status::Accepted, "受理通过，待审批", Some("材料齐全，予以受理")),
+            (
+                Status::Accepted,
+                "受理通过，待审批",
+                Some("材料齐全，予以受理")
+            ),
             (Status::Approved, "准予许可", Some("材料齐全")),
             (Status::Shipped, "已邮寄", Some("EMS 1234567890123")),
         ]
@@ -118,8 +128,14 @@ async fn refusals_keep_their_reason_in_the_view_and_the_timeline() {
     ];
     let view = project(3, &refused_at_acceptance).await;
     assert_eq!(view.status, Status::NotAccepted);
-    assert_eq!(view.decision_reason.as_deref(), Some("不属于本中心受理范围"));
-    assert_eq!(view.timeline[1].note.as_deref(), Some("不属于本中心受理范围"));
+    assert_eq!(
+        view.decision_reason.as_deref(),
+        Some("不属于本中心受理范围")
+    );
+    assert_eq!(
+        view.timeline[1].note.as_deref(),
+        Some("不属于本中心受理范围")
+    );
 
     let refused_at_approval = [
         submitted(4, "alice", 0, window()),
@@ -129,7 +145,10 @@ async fn refusals_keep_their_reason_in_the_view_and_the_timeline() {
     let view = project(4, &refused_at_approval).await;
     assert_eq!(view.status, Status::NotApproved);
     assert_eq!(view.decision_reason.as_deref(), Some("体检不合格"));
-    assert_eq!(view.rights_notice.as_deref(), Some("可于60日内申请行政复议"));
+    assert_eq!(
+        view.rights_notice.as_deref(),
+        Some("可于60日内申请行政复议")
+    );
     assert_eq!(
         statuses(&view)[2],
         (Status::NotApproved, "不予许可", Some("体检不合格"))
@@ -158,7 +177,10 @@ async fn an_event_already_in_the_view_is_not_applied_again() {
         .await
         .unwrap()
     {
-        let changes = MySubmissionsProjector.apply(&mut conn, &event).await.unwrap();
+        let changes = MySubmissionsProjector
+            .apply(&mut conn, &event)
+            .await
+            .unwrap();
         assert!(changes.is_empty());
     }
     let view = store::submission(&db.pool, case_number(5).as_str())
@@ -198,7 +220,10 @@ async fn queues_move_a_case_from_acceptance_to_approval_to_dispatch_and_then_out
     let db = TestDb::new().await;
     let case = case_number(6).as_str().to_owned();
     let steps = [
-        (submitted(6, "alice", 0, mail()), vec![(Acceptance, Added, true)]),
+        (
+            submitted(6, "alice", 0, mail()),
+            vec![(Acceptance, Added, true)],
+        ),
         (
             accepted(60, None),
             vec![(Acceptance, Removed, false), (Approval, Added, true)],
@@ -222,7 +247,11 @@ async fn queues_move_a_case_from_acceptance_to_approval_to_dispatch_and_then_out
             .map(|(kind, _, _)| *kind);
         for kind in QueueKind::ALL {
             let in_queue = queued_cases(&db, kind).await == [case.clone()];
-            assert_eq!(in_queue, Some(kind) == expected_queue, "{kind:?} after {event:?}");
+            assert_eq!(
+                in_queue,
+                Some(kind) == expected_queue,
+                "{kind:?} after {event:?}"
+            );
         }
     }
 }
@@ -257,12 +286,18 @@ async fn a_queue_item_carries_the_case_summary_and_its_beijing_due_date() {
     let (_, item) = &dispatch.edges[0];
     // Approved 2026-12-06 09:00 Beijing time.
     assert_eq!(item.entered_at, at(2 * 24 * 60));
-    assert_eq!(item.due_date, NaiveDate::from_ymd_opt(2026, 12, 16).unwrap());
+    assert_eq!(
+        item.due_date,
+        NaiveDate::from_ymd_opt(2026, 12, 16).unwrap()
+    );
     assert_eq!(item.submitted_at, at(22 * 60));
 }
 
 async fn append_accept_and_approve(db: &TestDb, n: u64) {
-    let events = [accepted(24 * 60, None), approved(2 * 24 * 60, "20261100010200007")];
+    let events = [
+        accepted(24 * 60, None),
+        approved(2 * 24 * 60, "20261100010200007"),
+    ];
     append_from(&db.pool, n, 2, &events).await;
 }
 
@@ -272,7 +307,10 @@ async fn a_case_refused_at_acceptance_leaves_every_queue() {
     append_case(
         &db.pool,
         8,
-        &[submitted(8, "alice", 0, window()), not_accepted(5, "重复申报")],
+        &[
+            submitted(8, "alice", 0, window()),
+            not_accepted(5, "重复申报"),
+        ],
     )
     .await;
     let outcome = run_once(&db.pool, &QueuesProjector, 10).await.unwrap();

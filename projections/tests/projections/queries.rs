@@ -25,11 +25,16 @@ async fn five_cases_of_alice_and_one_of_bob() -> TestDb {
 }
 
 fn cases<T>(edges: &[(String, T)], case_of: impl Fn(&T) -> &str) -> Vec<String> {
-    edges.iter().map(|(_, node)| case_of(node).to_owned()).collect()
+    edges
+        .iter()
+        .map(|(_, node)| case_of(node).to_owned())
+        .collect()
 }
 
 fn numbers(ns: &[u64]) -> Vec<String> {
-    ns.iter().map(|n| case_number(*n).as_str().to_owned()).collect()
+    ns.iter()
+        .map(|n| case_number(*n).as_str().to_owned())
+        .collect()
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use domain::Status;
 use projections::feed::{self, FeedEvent, FeedPosition};
 use projections::{
-    catch_up, checkpoint, reset, run_once, spawn, store, Change, MySubmissionsProjector,
-    Projector, QueueChange, QueueKind,
+    catch_up, checkpoint, reset, run_once, spawn, store, Change, MySubmissionsProjector, Projector,
+    QueueChange, QueueKind,
 };
 use sqlx::PgConnection;
 use tokio::sync::{broadcast, watch};
@@ -88,8 +88,7 @@ async fn three_events(db: &TestDb) {
 }
 
 #[tokio::test]
-async fn a_failure_before_commit_keeps_checkpoint_and_views_and_a_rerun_applies_each_event_once(
-) {
+async fn a_failure_before_commit_keeps_checkpoint_and_views_and_a_rerun_applies_each_event_once() {
     let db = TestDb::new().await;
     Flaky::create_log(&db).await;
     three_events(&db).await;
@@ -120,16 +119,23 @@ async fn a_failure_before_commit_keeps_checkpoint_and_views_and_a_rerun_applies_
     assert_eq!(first.status, Status::Accepted);
     assert_eq!(first.timeline.len(), 2);
     let head = feed::head_position(&db.pool).await.unwrap();
-    assert_eq!(checkpoint(&db.pool, "flaky_submissions").await.unwrap(), head);
+    assert_eq!(
+        checkpoint(&db.pool, "flaky_submissions").await.unwrap(),
+        head
+    );
 }
 
 #[tokio::test]
 async fn a_step_applies_at_most_one_batch_and_moves_the_checkpoint_past_it() {
     let db = TestDb::new().await;
     three_events(&db).await;
-    let events = feed::read_after(&db.pool, FeedPosition::ZERO, 10).await.unwrap();
+    let events = feed::read_after(&db.pool, FeedPosition::ZERO, 10)
+        .await
+        .unwrap();
 
-    let first = run_once(&db.pool, &MySubmissionsProjector, 2).await.unwrap();
+    let first = run_once(&db.pool, &MySubmissionsProjector, 2)
+        .await
+        .unwrap();
     assert_eq!(first.applied, 2);
     assert_eq!(first.changes.len(), 2);
     assert_eq!(first.position, events[1].position);
@@ -138,9 +144,13 @@ async fn a_step_applies_at_most_one_batch_and_moves_the_checkpoint_past_it() {
         events[1].position
     );
 
-    let second = run_once(&db.pool, &MySubmissionsProjector, 2).await.unwrap();
+    let second = run_once(&db.pool, &MySubmissionsProjector, 2)
+        .await
+        .unwrap();
     assert_eq!((second.applied, second.position), (1, events[2].position));
-    let third = run_once(&db.pool, &MySubmissionsProjector, 2).await.unwrap();
+    let third = run_once(&db.pool, &MySubmissionsProjector, 2)
+        .await
+        .unwrap();
     assert_eq!((third.applied, third.position), (0, events[2].position));
     assert!(third.changes.is_empty());
 }
@@ -154,10 +164,7 @@ async fn two_runners_of_one_projector_apply_each_event_once() {
     }
     let projector = Flaky::failing_on_call(0);
 
-    let (one, other) = tokio::join!(
-        drain(&db, &projector, 3),
-        drain(&db, &projector, 3)
-    );
+    let (one, other) = tokio::join!(drain(&db, &projector, 3), drain(&db, &projector, 3));
     one.unwrap();
     other.unwrap();
 
@@ -214,25 +221,29 @@ async fn drain(
     Ok(())
 }
 
-/// Waits for the next change matching `wanted`, for at most ten seconds.
-async fn next_change(
+/// Receives changes until each of `wanted` has matched one, for at most ten seconds.
+/// Projectors publish independently, so their changes interleave in any order.
+async fn expect_changes(
     changes: &mut broadcast::Receiver<Change>,
-    wanted: impl Fn(&Change) -> bool,
-) -> Change {
+    wanted: &[&dyn Fn(&Change) -> bool],
+) {
+    let mut missing: Vec<_> = wanted.iter().collect();
     tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
+        while !missing.is_empty() {
             let change = changes.recv().await.unwrap();
-            if wanted(&change) {
-                return change;
-            }
+            missing.retain(|wanted| !wanted(&change));
         }
     })
     .await
-    .expect("no such change within ten seconds")
+    .expect("the expected changes did not all arrive within ten seconds");
 }
 
 fn view_with_status(status: Status) -> impl Fn(&Change) -> bool {
     move |change| matches!(change, Change::SubmissionChanged(view) if view.status == status)
+}
+
+fn queue_change(kind: QueueKind, change: QueueChange) -> impl Fn(&Change) -> bool {
+    move |c| matches!(c, Change::Queue { kind: k, change: ch, .. } if *k == kind && *ch == change)
 }
 
 #[tokio::test]
@@ -240,18 +251,33 @@ async fn spawned_projectors_publish_committed_changes_as_events_arrive_and_stop_
     let db = TestDb::new().await;
     let (changes, mut received) = broadcast::channel(64);
     let (stop, shutdown) = watch::channel(false);
-    let task = spawn(db.pool.clone(), projections::projector::all(), changes, shutdown);
+    let task = spawn(
+        db.pool.clone(),
+        projections::projector::all(),
+        changes,
+        shutdown,
+    );
 
     append_case(&db.pool, 1, &[submitted(1, "alice", 0, window())]).await;
-    next_change(&mut received, view_with_status(Status::Submitted)).await;
-    let added = next_change(&mut received, |change| {
-        matches!(change, Change::Queue { change: QueueChange::Added, .. })
-    })
+    expect_changes(
+        &mut received,
+        &[
+            &view_with_status(Status::Submitted),
+            &queue_change(QueueKind::Acceptance, QueueChange::Added),
+        ],
+    )
     .await;
-    assert!(matches!(added, Change::Queue { kind: QueueKind::Acceptance, .. }));
 
     append_from(&db.pool, 1, 2, &[accepted(5, None)]).await;
-    next_change(&mut received, view_with_status(Status::Accepted)).await;
+    expect_changes(
+        &mut received,
+        &[
+            &view_with_status(Status::Accepted),
+            &queue_change(QueueKind::Acceptance, QueueChange::Removed),
+            &queue_change(QueueKind::Approval, QueueChange::Added),
+        ],
+    )
+    .await;
 
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), task)
@@ -270,7 +296,7 @@ async fn a_spawned_projector_retries_after_a_failure() {
     let task = spawn(db.pool.clone(), vec![flaky], changes, shutdown);
 
     append_case(&db.pool, 1, &[submitted(1, "alice", 0, window())]).await;
-    next_change(&mut received, view_with_status(Status::Submitted)).await;
+    expect_changes(&mut received, &[&view_with_status(Status::Submitted)]).await;
     assert_eq!(Flaky::logged(&db).await, (1, 1));
 
     stop.send(true).unwrap();
