@@ -11,7 +11,7 @@ use domain::CaseNumberCipher;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::adapters::{FileRegistry, PgCaseNumbers, PgCertificateSerials, PgOpenCases};
@@ -33,6 +33,7 @@ pub struct Application {
     pool: PgPool,
     shutdown: watch::Sender<bool>,
     projectors: JoinHandle<()>,
+    follower: JoinHandle<()>,
 }
 
 impl Application {
@@ -73,26 +74,30 @@ impl Application {
             materials.clone(),
         ));
 
-        let (changes, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let projectors = projections::spawn(
             pool.clone(),
             projections::projector::all(),
-            changes.clone(),
             shutdown_rx.clone(),
         );
+        let (live, follower) =
+            projections::live::follow(pool.clone(), SUBSCRIBER_BUFFER, shutdown_rx.clone())
+                .await
+                .context("starting to follow the feed")?;
 
         let schema = build_schema(Services {
             cases,
             materials: materials.clone(),
             pool: pool.clone(),
-            changes,
+            live: live.clone(),
+            read_wait: settings.read_wait(),
         });
         let router = router(HttpState {
             schema,
             verifier: Arc::new(verifier),
             pool: pool.clone(),
             metrics: metrics_handle(),
+            live,
             largest_upload: materials.largest_upload(),
             shutdown: shutdown_rx,
         });
@@ -105,6 +110,7 @@ impl Application {
             pool,
             shutdown,
             projectors,
+            follower,
         })
     }
 
@@ -136,8 +142,10 @@ impl Application {
             .await
             .context("serving HTTP")?;
         let _ = self.shutdown.send(true);
-        if let Err(error) = self.projectors.await {
-            tracing::error!(error = %error, "a projector task failed to stop cleanly");
+        for (task, handle) in [("projectors", self.projectors), ("live feed", self.follower)] {
+            if let Err(error) = handle.await {
+                tracing::error!(task, error = %error, "a background task failed to stop cleanly");
+            }
         }
         self.pool.close().await;
         tracing::info!("stopped");

@@ -11,7 +11,7 @@ use domain::ports::CaseNumbers;
 use domain::values::Actor;
 use domain::{Application, ApplicationCommand, CaseNumber, Reason};
 use postgres_es::PostgresCqrs;
-use projections::SubmissionView;
+use projections::{FeedPosition, SubmissionView};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tracing::Instrument;
@@ -34,6 +34,14 @@ pub struct Submission {
     pub identity: VerifiedIdentity,
     pub form: ApplicationForm,
     pub material_ids: Vec<String>,
+}
+
+/// A case as its events say, and the feed position of its latest event: a client that
+/// passes that position as `atLeast` reads read models that include the command.
+#[derive(Debug, Clone)]
+pub struct CaseState {
+    pub view: SubmissionView,
+    pub position: FeedPosition,
 }
 
 /// Runs commands on cases.
@@ -65,7 +73,7 @@ impl Cases {
         &self,
         submission: Submission,
         context: CommandContext,
-    ) -> Result<SubmissionView, ApiError> {
+    ) -> Result<CaseState, ApiError> {
         let command_id = submission_command_id(&context.actor.id, &submission.idempotency_key);
         if let Some(case_number) = event_store::processed_command(&self.pool, &command_id).await? {
             return self.current_view(&case_number).await;
@@ -115,7 +123,7 @@ impl Cases {
         case_number: &str,
         command: ApplicationCommand,
         context: CommandContext,
-    ) -> Result<SubmissionView, ApiError> {
+    ) -> Result<CaseState, ApiError> {
         let case_number = parse_case_number(case_number)?;
         let command_id = uuid::Uuid::new_v4().to_string();
         self.execute(&case_number, command, &command_id, &context)
@@ -184,9 +192,13 @@ impl Cases {
     }
 
     /// The case as its events say right now (not the read model, which may lag).
-    pub async fn current_view(&self, case_number: &str) -> Result<SubmissionView, ApiError> {
+    pub async fn current_view(&self, case_number: &str) -> Result<CaseState, ApiError> {
         let events = event_store::case_events(&self.pool, case_number).await?;
-        fold_view(&events).ok_or_else(|| ApiError::NotFound("no such case".to_owned()))
+        let position = events.last().map(|event| event.position);
+        match (fold_view(&events), position) {
+            (Some(view), Some(position)) => Ok(CaseState { view, position }),
+            _ => Err(ApiError::NotFound("no such case".to_owned())),
+        }
     }
 }
 

@@ -172,9 +172,11 @@ async fn replay(settings: &Settings, case_number: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Empties the named read models (all when none is named) and replays the feed into them.
-// Limitation: the read models are empty while they rebuild; a running service shows
-// partial queues until the rebuild finishes.
+/// Rebuilds the named read models (all when none is named) from the ordered feed beside the
+/// live ones, and swaps each in once it has caught up. A running service keeps answering
+/// from the old tables meanwhile and carries on with the new ones; events after the swap
+/// are its projectors' to apply (or, with no service running, the next start's). Refuses
+/// unknown names, and a read model another rebuild is working on.
 async fn rebuild_projections(pool: &sqlx::PgPool, names: &[String]) -> anyhow::Result<()> {
     let all = projections::projector::all();
     let unknown: Vec<&String> = names
@@ -195,14 +197,11 @@ async fn rebuild_projections(pool: &sqlx::PgPool, names: &[String]) -> anyhow::R
         .into_iter()
         .filter(|projector| names.is_empty() || names.iter().any(|name| name == projector.name()))
         .collect();
-    for projector in &chosen {
-        projections::reset(pool, projector.as_ref()).await?;
-        tracing::info!(
-            projector = projector.name(),
-            "read model emptied; replaying the feed"
-        );
-    }
-    projections::catch_up(pool, &chosen).await?;
-    tracing::info!("read models rebuilt");
+    let progress = crate::progress::for_stderr();
+    let report = projections::rebuild(pool, &chosen, progress.as_ref()).await?;
+    tracing::info!(
+        read_models = report.read_models.len(),
+        "read models rebuilt"
+    );
     Ok(())
 }

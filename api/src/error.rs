@@ -27,6 +27,8 @@ pub enum ApiError {
         message: String,
         reason: Reason,
     },
+    /// The read models have not reached the position the client asked for in time.
+    Stale(String),
     Internal(anyhow::Error),
 }
 
@@ -49,7 +51,9 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated(message) => (*message).to_owned(),
-            Self::Forbidden(message) | Self::NotFound(message) => message.clone(),
+            Self::Forbidden(message) | Self::NotFound(message) | Self::Stale(message) => {
+                message.clone()
+            }
             Self::BadInput { message, .. }
             | Self::Conflict { message, .. }
             | Self::RuleViolation { message, .. } => message.clone(),
@@ -65,6 +69,7 @@ impl ApiError {
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::Conflict { .. } => "CONFLICT",
             Self::RuleViolation { .. } => "RULE_VIOLATION",
+            Self::Stale(_) => "STALE",
             Self::Internal(_) => "INTERNAL",
         }
     }

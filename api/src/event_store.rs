@@ -13,6 +13,8 @@ use sqlx::PgPool;
 pub struct StoredEvent {
     pub sequence: i64,
     pub global_position: i64,
+    /// Where the event sits in the ordered feed.
+    pub position: projections::FeedPosition,
     pub event_type: String,
     pub event_version: String,
     pub payload: serde_json::Value,
@@ -26,6 +28,7 @@ type EventRow = (
     i64,
     String,
     String,
+    String,
     serde_json::Value,
     serde_json::Value,
     DateTime<Utc>,
@@ -34,7 +37,7 @@ type EventRow = (
 /// Every event of one case, oldest first; empty when there is no such case.
 pub async fn case_events(pool: &PgPool, case_number: &str) -> anyhow::Result<Vec<StoredEvent>> {
     let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT sequence, global_position, event_type, event_version, payload, metadata, recorded_at
+        "SELECT sequence, global_position, transaction_id::text, event_type, event_version, payload, metadata, recorded_at
          FROM events
          WHERE aggregate_type = 'Application' AND aggregate_id = $1
          ORDER BY sequence",
@@ -47,8 +50,22 @@ pub async fn case_events(pool: &PgPool, case_number: &str) -> anyhow::Result<Vec
 }
 
 fn stored_event(row: EventRow) -> anyhow::Result<StoredEvent> {
-    let (sequence, global_position, event_type, event_version, payload, metadata, recorded_at) =
-        row;
+    let (
+        sequence,
+        global_position,
+        transaction_id,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+        recorded_at,
+    ) = row;
+    let position = projections::FeedPosition {
+        transaction_id: transaction_id
+            .parse()
+            .with_context(|| format!("event {global_position} has a malformed transaction id"))?,
+        global_position,
+    };
     let event = serde_json::from_value(payload.clone())
         .with_context(|| format!("event {global_position} ({event_type}) does not deserialize"))?;
     let metadata = serde_json::from_value(metadata)
@@ -56,6 +73,7 @@ fn stored_event(row: EventRow) -> anyhow::Result<StoredEvent> {
     Ok(StoredEvent {
         sequence,
         global_position,
+        position,
         event_type,
         event_version,
         payload,

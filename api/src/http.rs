@@ -33,6 +33,7 @@ pub struct HttpState {
     pub verifier: Arc<TokenVerifier>,
     pub pool: PgPool,
     pub metrics: PrometheusHandle,
+    pub live: projections::live::LiveFeed,
     pub largest_upload: u64,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -268,8 +269,37 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {
+    record_read_side(&state).await;
     Response::builder()
         .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
         .body(Body::from(state.metrics.render()))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Samples the read side's progress into the metrics just before they are rendered.
+async fn record_read_side(state: &HttpState) {
+    let names: Vec<&'static str> = projections::projector::all()
+        .iter()
+        .map(|projector| projector.name())
+        .collect();
+    metrics::gauge!("subscriptions_connected").set(state.live.subscriber_count() as f64);
+    let status = match projections::status::read_side_status(&state.pool, &names).await {
+        Ok(status) => status,
+        Err(error) => {
+            tracing::warn!(%error, "could not read the read side's status for /metrics");
+            return;
+        }
+    };
+    metrics::gauge!("feed_head_global_position").set(status.committed_head.global_position as f64);
+    metrics::gauge!("feed_visible_global_position")
+        .set(status.visible_head.global_position as f64);
+    metrics::gauge!("feed_oldest_transaction_age_seconds")
+        .set(status.oldest_transaction_age_seconds);
+    for projector in status.projectors {
+        let name = projector.name;
+        metrics::gauge!("projector_checkpoint_global_position", "projector" => name)
+            .set(projector.checkpoint.global_position as f64);
+        metrics::gauge!("projector_lag_events", "projector" => name).set(projector.lag_events as f64);
+        metrics::gauge!("projector_lag_milliseconds", "projector" => name).set(projector.lag_ms);
+    }
 }

@@ -13,6 +13,7 @@ pub mod event_store;
 pub mod graphql;
 pub mod http;
 pub mod materials;
+pub mod progress;
 pub mod settings;
 pub mod telemetry;
 

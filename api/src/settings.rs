@@ -89,6 +89,11 @@ pub struct Settings {
     #[arg(long, env = "MAX_DOCUMENT_BYTES", default_value_t = 10 * 1024 * 1024, global = true)]
     pub max_document_bytes: u64,
 
+    /// How long a query with `atLeast` waits for the read models, in milliseconds, before
+    /// it answers STALE.
+    #[arg(long, env = "READ_WAIT_MS", default_value_t = 5_000, global = true)]
+    pub read_wait_ms: u64,
+
     /// `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
@@ -126,6 +131,10 @@ impl Settings {
                 "AUTH_JWT_SECRET (or AUTH_JWT_PUBLIC_KEY_FILE) is required; pass --dev to use the development secret"
             ),
         }
+    }
+
+    pub fn read_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.read_wait_ms)
     }
 
     pub fn case_number_key(&self) -> anyhow::Result<u64> {

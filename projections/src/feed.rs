@@ -179,6 +179,25 @@ pub async fn committed_head<'c>(
     }
 }
 
+/// How many events the feed holds up to and including `through`. For progress estimates:
+/// it counts events the feed does not deliver yet as well.
+pub async fn count_through<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    through: FeedPosition,
+) -> Result<i64, FeedError> {
+    let count = sqlx::query_scalar(
+        "SELECT count(*) FROM events \
+         WHERE aggregate_type = $3 \
+           AND (transaction_id, global_position) <= ($1::text::xid8, $2)",
+    )
+    .bind(through.transaction_id.to_string())
+    .bind(through.global_position)
+    .bind(AGGREGATE_TYPE)
+    .fetch_one(conn)
+    .await?;
+    Ok(count)
+}
+
 fn decode_position(row: &PgRow) -> Result<FeedPosition, FeedError> {
     let transaction_id: String = row.try_get("transaction_id")?;
     let transaction_id = parse_digits(&transaction_id).ok_or_else(|| FeedError::TransactionId {

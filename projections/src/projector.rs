@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use domain::ApplicationEvent;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::feed::{self, FeedError, FeedEvent, FeedPosition};
-use crate::store;
+use crate::store::{self, TableSet};
 use crate::views::{status_after, QueueItem, QueueKind, SubmissionView};
 
 /// Events applied per transaction by `spawn`.
@@ -37,17 +37,21 @@ pub trait Projector: Send + Sync {
     /// Names the checkpoint; stable for the life of the read model.
     fn name(&self) -> &'static str;
 
-    /// Folds one event into the read model through `conn`, inside the transaction that
-    /// moves the checkpoint, and says what changed. Events arrive in feed order, each
-    /// exactly once unless the read model was cleared. An error rolls back the whole batch.
+    /// The tables the read model keeps, by their live names. `apply` writes these and
+    /// nothing else, and no other projector writes them: `reset` empties them and a rebuild
+    /// fills a copy of each and swaps it in.
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Folds one event into the read model's copy in `tables` through `conn`, inside the
+    /// transaction that moves that copy's checkpoint, and says what changed. Events arrive
+    /// in feed order, each exactly once unless the read model was reset. An error rolls back
+    /// the whole batch.
     async fn apply(
         &self,
         conn: &mut PgConnection,
+        tables: TableSet,
         event: &FeedEvent,
     ) -> Result<Vec<Change>, sqlx::Error>;
-
-    /// Empties the read model's tables, for a rebuild from the start of the feed.
-    async fn clear(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error>;
 }
 
 /// A change to a read model, published once its transaction has committed.
@@ -141,10 +145,9 @@ pub async fn run_once(
         });
     };
 
-    let mut changes = Vec::new();
-    for event in &events {
-        changes.extend(projector.apply(&mut tx, event).await.map_err(database)?);
-    }
+    let changes = apply_events(&mut tx, projector, TableSet::Live, &events)
+        .await
+        .map_err(database)?;
     store::save_checkpoint(&mut tx, name, last)
         .await
         .map_err(database)?;
@@ -156,6 +159,20 @@ pub async fn run_once(
         changes,
         position: last,
     })
+}
+
+/// Folds `events` in order into the projector's copy in `tables`; what changed, in order.
+pub(crate) async fn apply_events(
+    conn: &mut PgConnection,
+    projector: &dyn Projector,
+    tables: TableSet,
+    events: &[FeedEvent],
+) -> Result<Vec<Change>, sqlx::Error> {
+    let mut changes = Vec::new();
+    for event in events {
+        changes.extend(projector.apply(conn, tables, event).await?);
+    }
+    Ok(changes)
 }
 
 /// Runs each projector until it has applied every event committed before the call, then
@@ -189,7 +206,8 @@ pub async fn catch_up(
 }
 
 /// Empties the projector's read model and moves its checkpoint back to `ZERO`, in one
-/// transaction; `catch_up` or `spawn` then rebuilds it from the start of the feed.
+/// transaction; `catch_up` or `spawn` then refills it from the start of the feed. Readers
+/// see the read model empty until then: `rebuild` replaces a read model without that gap.
 pub async fn reset(pool: &PgPool, projector: &dyn Projector) -> Result<(), ProjectorError> {
     let name = projector.name();
     let database = |source| ProjectorError::Database {
@@ -203,7 +221,9 @@ pub async fn reset(pool: &PgPool, projector: &dyn Projector) -> Result<(), Proje
     store::lock_checkpoint(&mut tx, name)
         .await
         .map_err(database)?;
-    projector.clear(&mut tx).await.map_err(database)?;
+    store::clear_tables(&mut tx, projector.tables())
+        .await
+        .map_err(database)?;
     store::save_checkpoint(&mut tx, name, FeedPosition::ZERO)
         .await
         .map_err(database)?;
@@ -221,7 +241,8 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
 }
 
 /// Follows the feed with every projector until `shutdown` turns `true` (or its sender is
-/// dropped), publishing each committed change on `changes` (nobody listening is fine).
+/// dropped). Subscribers get their updates from `live::follow`, which every process runs,
+/// not from here: a projector runs in one process at a time.
 ///
 /// Each projector catches up, then sleeps until the events table notifies
 /// `events_appended` or a second has passed. Failures are logged and retried with backoff;
@@ -230,7 +251,6 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
 pub fn spawn(
     pool: PgPool,
     projectors: Vec<Arc<dyn Projector>>,
-    changes: broadcast::Sender<Change>,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -241,7 +261,6 @@ pub fn spawn(
             followers.spawn(follow(
                 pool.clone(),
                 projector,
-                changes.clone(),
                 woken.clone(),
                 shutdown.clone(),
             ));
@@ -259,7 +278,6 @@ pub fn spawn(
 async fn follow(
     pool: PgPool,
     projector: Arc<dyn Projector>,
-    changes: broadcast::Sender<Change>,
     mut woken: watch::Receiver<()>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -271,10 +289,6 @@ async fn follow(
         let stop = match run_once(&pool, projector.as_ref(), BATCH_SIZE).await {
             Ok(outcome) if outcome.applied > 0 => {
                 backoff = MIN_BACKOFF;
-                for change in outcome.changes {
-                    // An error only means nobody is subscribed right now.
-                    changes.send(change).ok();
-                }
                 continue;
             }
             Ok(_) => {
@@ -301,7 +315,7 @@ async fn follow(
 
 /// Waits for a notification, the poll interval, or a shutdown signal. `true` when the
 /// shutdown sender is gone.
-async fn wait_for_events(
+pub(crate) async fn wait_for_events(
     woken: &mut watch::Receiver<()>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
@@ -318,7 +332,7 @@ async fn wait_for_events(
 
 /// Sleeps for `duration` or until a shutdown signal. `true` when the shutdown sender is
 /// gone.
-async fn pause(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+pub(crate) async fn pause(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
         () = tokio::time::sleep(duration) => false,
         stopped = shutdown.changed() => stopped.is_err(),
@@ -327,7 +341,7 @@ async fn pause(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool
 
 /// Relays `events_appended` notifications to the followers, reconnecting after failures.
 /// While it cannot listen, the followers poll.
-async fn listen(pool: PgPool, wake: watch::Sender<()>) {
+pub(crate) async fn listen(pool: PgPool, wake: watch::Sender<()>) {
     let mut backoff = MIN_BACKOFF;
     loop {
         match connect_listener(&pool).await {
@@ -378,12 +392,17 @@ impl Projector for MySubmissionsProjector {
         "my_submissions"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[store::SUBMISSIONS_TABLE]
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
+        tables: TableSet,
         event: &FeedEvent,
     ) -> Result<Vec<Change>, sqlx::Error> {
-        let view = match store::load_submission(conn, &event.case_number).await? {
+        let view = match store::load_submission(conn, tables, &event.case_number).await? {
             // Defensive: the checkpoint already keeps an event from being applied twice.
             Some(view) if event.sequence <= view.last_sequence => return Ok(Vec::new()),
             Some(mut view) => {
@@ -403,12 +422,8 @@ impl Projector for MySubmissionsProjector {
                 }
             },
         };
-        store::save_submission(conn, &view).await?;
+        store::save_submission(conn, tables, &view).await?;
         Ok(vec![Change::SubmissionChanged(view)])
-    }
-
-    async fn clear(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        store::clear_submissions(conn).await
     }
 }
 
@@ -423,13 +438,18 @@ impl Projector for QueuesProjector {
         "queues"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[store::QUEUE_TABLE]
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
+        tables: TableSet,
         event: &FeedEvent,
     ) -> Result<Vec<Change>, sqlx::Error> {
         let case_number = event.case_number.as_str();
-        let queued = store::queued_items(conn, case_number).await?;
+        let queued = store::queued_items(conn, tables, case_number).await?;
         let entered_at = event.event.at();
         let next = match &event.event {
             ApplicationEvent::ApplicationSubmitted { .. } => {
@@ -454,7 +474,7 @@ impl Projector for QueuesProjector {
                 stays = true;
                 continue;
             }
-            store::remove_queue_item(conn, item.kind, case_number).await?;
+            store::remove_queue_item(conn, tables, item.kind, case_number).await?;
             changes.push(queue_change(
                 item.kind,
                 QueueChange::Removed,
@@ -463,7 +483,7 @@ impl Projector for QueuesProjector {
             ));
         }
         if let Some(item) = next {
-            store::put_queue_item(conn, &item).await?;
+            store::put_queue_item(conn, tables, &item).await?;
             let change = if stays {
                 QueueChange::Updated
             } else {
@@ -472,10 +492,6 @@ impl Projector for QueuesProjector {
             changes.push(queue_change(item.kind, change, case_number, Some(item)));
         }
         Ok(changes)
-    }
-
-    async fn clear(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        store::clear_queues(conn).await
     }
 }
 

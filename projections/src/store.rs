@@ -1,6 +1,8 @@
 //! The read-model tables (`my_submissions`, `queue_items`, `projector_checkpoints`) and every
 //! query on them. Projectors write through this module; the API reads through it.
 
+use std::borrow::Cow;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -32,6 +34,42 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
 }
 
+/// The table of each case's `SubmissionView`, by its live name.
+pub const SUBMISSIONS_TABLE: &str = "my_submissions";
+
+/// The table of the clerks' work queues, by its live name.
+pub const QUEUE_TABLE: &str = "queue_items";
+
+/// Which copy of the read-model tables a projector writes, and under which checkpoint.
+///
+/// Table names are identifiers written in this crate, never input: they go into SQL text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TableSet {
+    /// The tables readers query, under the names the migrations give them.
+    Live,
+    /// The copy a rebuild fills while readers keep using the live one: each live table name
+    /// with `_rebuild` appended, each checkpoint name with `@rebuild`.
+    Rebuild,
+}
+
+impl TableSet {
+    /// The name in this set of the table the migrations call `live`.
+    pub fn table(self, live: &'static str) -> Cow<'static, str> {
+        match self {
+            Self::Live => Cow::Borrowed(live),
+            Self::Rebuild => Cow::Owned(format!("{live}_rebuild")),
+        }
+    }
+
+    /// The name of the checkpoint of `projector` writing this set.
+    pub fn checkpoint(self, projector: &'static str) -> Cow<'static, str> {
+        match self {
+            Self::Live => Cow::Borrowed(projector),
+            Self::Rebuild => Cow::Owned(format!("{projector}@rebuild")),
+        }
+    }
+}
+
 /// The stored name of a status, as in the GraphQL `ApplicationStatus`.
 pub fn status_code(status: Status) -> &'static str {
     match status {
@@ -53,7 +91,8 @@ pub async fn submission(
     pool: &PgPool,
     case_number: &str,
 ) -> Result<Option<SubmissionView>, StoreError> {
-    Ok(load_submission(&mut *pool.acquire().await?, case_number).await?)
+    let mut conn = pool.acquire().await?;
+    Ok(load_submission(&mut conn, TableSet::Live, case_number).await?)
 }
 
 /// An applicant's cases, newest submission first, optionally only those in `status`.
@@ -213,84 +252,106 @@ impl Cursor {
 
 // ---- Writes by projectors -------------------------------------------------------------
 
-/// The stored view of a case, if any.
+/// The stored view of a case in `tables`, if any.
 pub async fn load_submission(
     conn: &mut PgConnection,
+    tables: TableSet,
     case_number: &str,
 ) -> Result<Option<SubmissionView>, sqlx::Error> {
-    let view: Option<Json<SubmissionView>> =
-        sqlx::query_scalar("SELECT view FROM my_submissions WHERE case_number = $1")
-            .bind(case_number)
-            .fetch_optional(conn)
-            .await?;
+    let sql = format!(
+        "SELECT view FROM {} WHERE case_number = $1",
+        tables.table(SUBMISSIONS_TABLE)
+    );
+    let view: Option<Json<SubmissionView>> = sqlx::query_scalar(&sql)
+        .bind(case_number)
+        .fetch_optional(conn)
+        .await?;
     Ok(view.map(|Json(view)| view))
 }
 
-/// Stores `view`, replacing any earlier view of the same case.
+/// Stores `view` in `tables`, replacing any earlier view of the same case.
 pub async fn save_submission(
     conn: &mut PgConnection,
+    tables: TableSet,
     view: &SubmissionView,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO my_submissions \
+    let sql = format!(
+        "INSERT INTO {} \
              (case_number, applicant_id, status, submitted_at, updated_at, view) \
          VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (case_number) DO UPDATE SET \
              applicant_id = EXCLUDED.applicant_id, status = EXCLUDED.status, \
              submitted_at = EXCLUDED.submitted_at, updated_at = EXCLUDED.updated_at, \
              view = EXCLUDED.view",
-    )
-    .bind(&view.case_number)
-    .bind(&view.applicant_id)
-    .bind(status_code(view.status))
-    .bind(view.submitted_at)
-    .bind(view.updated_at)
-    .bind(Json(view))
-    .execute(conn)
-    .await?;
+        tables.table(SUBMISSIONS_TABLE)
+    );
+    sqlx::query(&sql)
+        .bind(&view.case_number)
+        .bind(&view.applicant_id)
+        .bind(status_code(view.status))
+        .bind(view.submitted_at)
+        .bind(view.updated_at)
+        .bind(Json(view))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
-/// The queue items of a case, in every queue (at most one while statuses stay distinct).
+/// The queue items of a case in `tables`, in every queue (at most one while statuses stay
+/// distinct).
 pub async fn queued_items(
     conn: &mut PgConnection,
+    tables: TableSet,
     case_number: &str,
 ) -> Result<Vec<QueueItem>, sqlx::Error> {
-    let items: Vec<Json<QueueItem>> = sqlx::query_scalar(
-        "SELECT item FROM queue_items WHERE case_number = $1 ORDER BY entered_at, kind",
-    )
-    .bind(case_number)
-    .fetch_all(conn)
-    .await?;
+    let sql = format!(
+        "SELECT item FROM {} WHERE case_number = $1 ORDER BY entered_at, kind",
+        tables.table(QUEUE_TABLE)
+    );
+    let items: Vec<Json<QueueItem>> = sqlx::query_scalar(&sql)
+        .bind(case_number)
+        .fetch_all(conn)
+        .await?;
     Ok(items.into_iter().map(|Json(item)| item).collect())
 }
 
-/// Puts `item` in its queue; an item already there for the case is replaced.
-pub async fn put_queue_item(conn: &mut PgConnection, item: &QueueItem) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO queue_items (kind, case_number, entered_at, submitted_at, item) \
+/// Puts `item` in its queue in `tables`; an item already there for the case is replaced.
+pub async fn put_queue_item(
+    conn: &mut PgConnection,
+    tables: TableSet,
+    item: &QueueItem,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO {} (kind, case_number, entered_at, submitted_at, item) \
          VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (kind, case_number) DO UPDATE SET \
              entered_at = EXCLUDED.entered_at, submitted_at = EXCLUDED.submitted_at, \
              item = EXCLUDED.item",
-    )
-    .bind(item.kind.as_str())
-    .bind(&item.case_number)
-    .bind(item.entered_at)
-    .bind(item.submitted_at)
-    .bind(Json(item))
-    .execute(conn)
-    .await?;
+        tables.table(QUEUE_TABLE)
+    );
+    sqlx::query(&sql)
+        .bind(item.kind.as_str())
+        .bind(&item.case_number)
+        .bind(item.entered_at)
+        .bind(item.submitted_at)
+        .bind(Json(item))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
-/// Takes a case out of one queue; `false` when it was not there.
+/// Takes a case out of one queue in `tables`; `false` when it was not there.
 pub async fn remove_queue_item(
     conn: &mut PgConnection,
+    tables: TableSet,
     kind: QueueKind,
     case_number: &str,
 ) -> Result<bool, sqlx::Error> {
-    let removed = sqlx::query("DELETE FROM queue_items WHERE kind = $1 AND case_number = $2")
+    let sql = format!(
+        "DELETE FROM {} WHERE kind = $1 AND case_number = $2",
+        tables.table(QUEUE_TABLE)
+    );
+    let removed = sqlx::query(&sql)
         .bind(kind.as_str())
         .bind(case_number)
         .execute(conn)
@@ -298,17 +359,16 @@ pub async fn remove_queue_item(
     Ok(removed.rows_affected() > 0)
 }
 
-/// Empties `my_submissions`, for a rebuild.
-pub async fn clear_submissions(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM my_submissions")
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Empties every queue, for a rebuild.
-pub async fn clear_queues(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM queue_items").execute(conn).await?;
+/// Empties the live tables named, for a rebuild in place.
+pub async fn clear_tables(
+    conn: &mut PgConnection,
+    tables: &[&'static str],
+) -> Result<(), sqlx::Error> {
+    for table in tables {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
@@ -358,6 +418,15 @@ pub async fn save_checkpoint(
     .bind(position.global_position)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Removes the checkpoint named `name`, if any.
+pub async fn delete_checkpoint(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM projector_checkpoints WHERE name = $1")
+        .bind(name)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

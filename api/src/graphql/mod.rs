@@ -4,11 +4,11 @@ mod resolvers;
 pub mod types;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::{Context, Schema};
 use domain::values::Role;
 use sqlx::PgPool;
-use tokio::sync::broadcast;
 
 use crate::auth::Caller;
 use crate::cases::Cases;
@@ -24,7 +24,10 @@ pub struct Services {
     pub cases: Arc<Cases>,
     pub materials: Arc<MaterialStore>,
     pub pool: PgPool,
-    pub changes: broadcast::Sender<projections::Change>,
+    /// This process's follower of the feed, for subscriptions.
+    pub live: projections::live::LiveFeed,
+    /// How long a query with `atLeast` waits for the read models before answering STALE.
+    pub read_wait: Duration,
 }
 
 /// The outcome of reading the request's token: nobody, somebody, or a bad token.

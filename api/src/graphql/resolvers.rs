@@ -10,6 +10,8 @@ use domain::{ApplicationCommand, Reason};
 use futures::{Stream, StreamExt};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
+use projections::live::LiveUpdate;
+use projections::FeedPosition;
 
 use super::types::*;
 use super::{caller, caller_with_role, correlation_id, services};
@@ -45,6 +47,39 @@ fn page_info<T>(page: &projections::Page<T>, after: &Option<String>) -> PageInfo
     }
 }
 
+/// A feed position from client input (`atLeast`, `after`).
+fn parse_position(field: &str, raw: &str) -> Result<FeedPosition, ApiError> {
+    raw.parse().map_err(|_| ApiError::BadInput {
+        message: "not a position this service issued".to_owned(),
+        field: Some(field.to_owned()),
+        reason: None,
+    })
+}
+
+/// Waits until the named read models include the event at `at_least`, if given; STALE
+/// after the configured wait.
+async fn read_at_least(
+    ctx: &Context<'_>,
+    projectors: &[&str],
+    at_least: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(raw) = at_least else {
+        return Ok(());
+    };
+    let position = parse_position("atLeast", raw)?;
+    let services = services(ctx);
+    let reached =
+        projections::status::wait_until_applied(&services.pool, projectors, position, services.read_wait)
+            .await?;
+    if reached {
+        Ok(())
+    } else {
+        Err(ApiError::Stale(format!(
+            "the read models have not reached position {position} yet; try again shortly"
+        )))
+    }
+}
+
 fn read_model_error(error: projections::StoreError) -> ApiError {
     match error {
         projections::StoreError::InvalidCursor => ApiError::BadInput {
@@ -76,8 +111,11 @@ impl QueryRoot {
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
         status: Option<ApplicationStatus>,
+        #[graphql(desc = "Answer only once the read model includes the event at this position (from a mutation's payload).")]
+        at_least: Option<String>,
     ) -> async_graphql::Result<SubmissionConnection> {
         let caller = caller_with_role(ctx, Role::Applicant)?;
+        read_at_least(ctx, &["my_submissions"], at_least.as_deref()).await?;
         let page = projections::store::my_submissions(
             &services(ctx).pool,
             &caller.user_id,
@@ -95,7 +133,7 @@ impl QueryRoot {
                 .into_iter()
                 .map(|(cursor, view)| SubmissionEdge {
                     cursor,
-                    node: Submission(view),
+                    node: Submission::listed(view),
                 })
                 .collect(),
         })
@@ -106,19 +144,24 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         case_number: ID,
+        #[graphql(desc = "Accepted for symmetry: a case is read from its own events, so it is never behind.")]
+        at_least: Option<String>,
     ) -> async_graphql::Result<Option<Submission>> {
         let caller = caller(ctx)?;
+        if let Some(raw) = at_least.as_deref() {
+            parse_position("atLeast", raw)?;
+        }
         let Ok(case_number) = domain::CaseNumber::parse(&case_number) else {
             return Ok(None);
         };
-        let view = match services(ctx).cases.current_view(case_number.as_str()).await {
-            Ok(view) => view,
+        let state = match services(ctx).cases.current_view(case_number.as_str()).await {
+            Ok(state) => state,
             Err(ApiError::NotFound(_)) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
         let visible = caller.is_staff()
-            || (caller.has_role(Role::Applicant) && view.applicant_id == caller.user_id);
-        Ok(visible.then_some(Submission(view)))
+            || (caller.has_role(Role::Applicant) && state.view.applicant_id == caller.user_id);
+        Ok(visible.then_some(Submission(state.view, Some(state.position))))
     }
 
     /// A clerk work queue. clerk (ACCEPTANCE), approver (APPROVAL), dispatcher (DISPATCH).
@@ -128,8 +171,11 @@ impl QueryRoot {
         kind: QueueKind,
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
+        #[graphql(desc = "Answer only once the queue includes the event at this position (from a mutation's payload).")]
+        at_least: Option<String>,
     ) -> async_graphql::Result<QueueConnection> {
         caller_with_role(ctx, queue_role(kind))?;
+        read_at_least(ctx, &["queues"], at_least.as_deref()).await?;
         let page = projections::store::queue(
             &services(ctx).pool,
             kind.into(),
@@ -228,12 +274,13 @@ impl MutationRoot {
             actor: caller.actor(role),
             correlation_id: correlation_id(ctx),
         };
-        let view = services(ctx)
+        let state = services(ctx)
             .cases
             .decide(case_number, command, context)
             .await?;
         Ok(DecisionPayload {
-            submission: Submission(view),
+            position: state.position.to_string(),
+            submission: Submission(state.view, Some(state.position)),
         })
     }
 }
@@ -315,9 +362,10 @@ impl MutationRoot {
             actor: caller.actor(Role::Applicant),
             correlation_id: correlation_id(ctx),
         };
-        let view = services(ctx).cases.submit(submission, context).await?;
+        let state = services(ctx).cases.submit(submission, context).await?;
         Ok(SubmitApplicationPayload {
-            submission: Submission(view),
+            position: state.position.to_string(),
+            submission: Submission(state.view, Some(state.position)),
         })
     }
 
@@ -387,24 +435,75 @@ impl MutationRoot {
 
 pub struct SubscriptionRoot;
 
-/// Ends a subscriber's stream with an error when it falls too far behind, rather than
+/// Live updates for one subscriber: first a replay from the database of what it missed
+/// after `after` (when given), then the live feed, with no update twice and none missing.
+/// A subscriber that falls too far behind gets an error and its stream ends, rather than
 /// slowing every other subscriber.
-fn changes(ctx: &Context<'_>) -> impl Stream<Item = Result<projections::Change, ApiError>> + use<> {
-    BroadcastStream::new(services(ctx).changes.subscribe())
-        .map(|item| match item {
-            Ok(change) => Ok(change),
-            Err(BroadcastStreamRecvError::Lagged(missed)) => Err(ApiError::Conflict {
-                message: format!(
-                    "this subscriber fell {missed} updates behind and was dropped; subscribe again"
-                ),
-                reason: Reason::SubscriberTooSlow,
-            }),
-        })
-        .scan(false, |failed, item| {
-            let keep = !*failed;
-            *failed = item.is_err();
-            futures::future::ready(keep.then_some(item))
-        })
+fn live_updates(
+    ctx: &Context<'_>,
+    after: Option<FeedPosition>,
+) -> impl Stream<Item = Result<LiveUpdate, ApiError>> + use<> {
+    let services = services(ctx);
+    let (receiver, published) = services.live.subscribe();
+    let replayed = match after {
+        Some(after) if after < published => replay(services.pool.clone(), after, published).left_stream(),
+        _ => futures::stream::empty().right_stream(),
+    };
+    // Updates up to `published` come from the replay (or were asked to be skipped).
+    let skip_upto = after.map(|after| after.max(published));
+    let live = BroadcastStream::new(receiver)
+        .filter_map(move |item| {
+            let item = match item {
+                Ok(update) if skip_upto.is_some_and(|upto| update.position <= upto) => None,
+                Ok(update) => Some(Ok(update)),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                    metrics::counter!("subscription_updates_dropped_total").increment(missed);
+                    Some(Err(ApiError::Conflict {
+                        message: format!(
+                            "this subscriber fell {missed} updates behind and was dropped; subscribe again with `after` set to the last position you received"
+                        ),
+                        reason: Reason::SubscriberTooSlow,
+                    }))
+                }
+            };
+            futures::future::ready(item)
+        });
+    replayed.chain(live).scan(false, |failed, item| {
+        let keep = !*failed;
+        *failed = item.is_err();
+        futures::future::ready(keep.then_some(item))
+    })
+}
+
+/// The updates of the events in `(after, upto]`, read from the database batch by batch.
+fn replay(
+    pool: sqlx::PgPool,
+    after: FeedPosition,
+    upto: FeedPosition,
+) -> impl Stream<Item = Result<LiveUpdate, ApiError>> {
+    futures::stream::unfold(Some(after), move |from| {
+        let pool = pool.clone();
+        async move {
+            let from = from?;
+            match projections::live::updates_after(&pool, from, Some(upto)).await {
+                Ok((updates, last)) => {
+                    let next = (last != from && last < upto).then_some(last);
+                    let updates: Vec<Result<LiveUpdate, ApiError>> =
+                        updates.into_iter().map(Ok).collect();
+                    Some((futures::stream::iter(updates), next))
+                }
+                Err(error) => {
+                    let error = ApiError::Internal(anyhow::Error::new(error).context("replaying the feed"));
+                    Some((futures::stream::iter(vec![Err(error)]), None))
+                }
+            }
+        }
+    })
+    .flatten()
+}
+
+fn parse_after(after: Option<&str>) -> Result<Option<FeedPosition>, ApiError> {
+    after.map(|raw| parse_position("after", raw)).transpose()
 }
 
 #[Subscription(name = "Subscription")]
@@ -414,18 +513,26 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         kind: QueueKind,
+        #[graphql(desc = "Replay what happened after this position (a `QueueUpdate.position` or a mutation's), then go live.")]
+        after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<QueueUpdate>>> {
         caller_with_role(ctx, queue_role(kind))?;
+        let after = parse_after(after.as_deref())?;
         let wanted: projections::QueueKind = kind.into();
-        Ok(changes(ctx).filter_map(move |item| {
+        Ok(live_updates(ctx, after).filter_map(move |item| {
             let update = match item {
                 Err(error) => Some(Err(error.into())),
-                Ok(projections::Change::Queue {
-                    kind,
-                    change,
-                    case_number,
-                    item,
+                Ok(LiveUpdate {
+                    position,
+                    change:
+                        projections::Change::Queue {
+                            kind,
+                            change,
+                            case_number,
+                            item,
+                        },
                 }) if kind == wanted => Some(Ok(QueueUpdate {
+                    position: position.to_string(),
                     kind: kind.into(),
                     change: match change {
                         projections::QueueChange::Added => QueueChange::Added,
@@ -445,16 +552,18 @@ impl SubscriptionRoot {
     async fn my_submission_updates(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Replay what happened after this position (a `Submission.position` or a mutation's), then go live.")]
+        after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Submission>>> {
         let applicant = caller_with_role(ctx, Role::Applicant)?.user_id.clone();
-        Ok(changes(ctx).filter_map(move |item| {
+        let after = parse_after(after.as_deref())?;
+        Ok(live_updates(ctx, after).filter_map(move |item| {
             let update = match item {
                 Err(error) => Some(Err(error.into())),
-                Ok(projections::Change::SubmissionChanged(view))
-                    if view.applicant_id == applicant =>
-                {
-                    Some(Ok(Submission(view)))
-                }
+                Ok(LiveUpdate {
+                    position,
+                    change: projections::Change::SubmissionChanged(view),
+                }) if view.applicant_id == applicant => Some(Ok(Submission(view, Some(position)))),
                 Ok(_) => None,
             };
             futures::future::ready(update)

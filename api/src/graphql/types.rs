@@ -8,7 +8,7 @@ use async_graphql::{
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use domain::values as dv;
 use domain::Status;
-use projections::{QueueItem as QueueItemView, SubmissionView};
+use projections::{FeedPosition, QueueItem as QueueItemView, SubmissionView};
 
 /// Beijing time: every `DateTime` the API returns carries the +08:00 offset.
 pub fn beijing(at: DateTime<Utc>) -> DateTime<FixedOffset> {
@@ -226,19 +226,38 @@ pub struct UploadedMaterial {
 #[derive(SimpleObject, Debug, Clone)]
 pub struct SubmitApplicationPayload {
     pub submission: Submission,
+    /// The feed position of the case's latest event; pass it as `atLeast` to read read
+    /// models that include this submission.
+    pub position: String,
 }
 
 #[derive(SimpleObject, Debug, Clone)]
 pub struct DecisionPayload {
     pub submission: Submission,
+    /// The feed position of the decision's event; pass it as `atLeast` to read read models
+    /// that include it.
+    pub position: String,
 }
 
 /// One case as its applicant and staff see it.
 #[derive(Debug, Clone)]
-pub struct Submission(pub SubmissionView);
+pub struct Submission(pub SubmissionView, pub Option<FeedPosition>);
+
+impl Submission {
+    /// A case read where its feed position is not known (a list from a read model).
+    pub fn listed(view: SubmissionView) -> Self {
+        Self(view, None)
+    }
+}
 
 #[Object]
 impl Submission {
+    /// The feed position of the latest event this view includes, where known (mutation
+    /// answers, `submission`, subscriptions). Resume a subscription after it with `after`.
+    async fn position(&self) -> Option<String> {
+        self.1.map(|position| position.to_string())
+    }
+
     async fn case_number(&self) -> ID {
         ID(self.0.case_number.clone())
     }
@@ -499,6 +518,8 @@ impl QueueItem {
 
 #[derive(SimpleObject, Debug, Clone)]
 pub struct QueueUpdate {
+    /// The feed position of the event behind this update; resume after it with `after`.
+    pub position: String,
     pub kind: QueueKind,
     pub change: QueueChange,
     pub case_number: ID,

@@ -178,7 +178,7 @@ async fn an_event_already_in_the_view_is_not_applied_again() {
         .unwrap()
     {
         let changes = MySubmissionsProjector
-            .apply(&mut conn, &event)
+            .apply(&mut conn, store::TableSet::Live, &event)
             .await
             .unwrap();
         assert!(changes.is_empty());

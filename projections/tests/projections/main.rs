@@ -5,5 +5,6 @@
 mod feed;
 mod folds;
 mod queries;
+mod rebuild;
 mod runtime;
 mod support;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::Status;
 use projections::feed::{self, FeedEvent, FeedPosition};
+use projections::live::LiveUpdate;
+use projections::store::TableSet;
 use projections::{
     catch_up, checkpoint, reset, run_once, spawn, store, Change, MySubmissionsProjector, Projector,
     QueueChange, QueueKind,
@@ -54,9 +56,14 @@ impl Projector for Flaky {
         "flaky_submissions"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        MySubmissionsProjector.tables()
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
+        tables: TableSet,
         event: &FeedEvent,
     ) -> Result<Vec<Change>, sqlx::Error> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
@@ -65,15 +72,11 @@ impl Projector for Flaky {
             .bind(event.sequence)
             .execute(&mut *conn)
             .await?;
-        let changes = MySubmissionsProjector.apply(conn, event).await?;
+        let changes = MySubmissionsProjector.apply(conn, tables, event).await?;
         if call == self.fail_on_call.load(Ordering::SeqCst) {
             return Err(sqlx::Error::Protocol("injected failure".to_owned()));
         }
         Ok(changes)
-    }
-
-    async fn clear(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        MySubmissionsProjector.clear(conn).await
     }
 }
 
@@ -222,16 +225,15 @@ async fn drain(
 }
 
 /// Receives changes until each of `wanted` has matched one, for at most ten seconds.
-/// Projectors publish independently, so their changes interleave in any order.
 async fn expect_changes(
-    changes: &mut broadcast::Receiver<Change>,
+    updates: &mut broadcast::Receiver<LiveUpdate>,
     wanted: &[&dyn Fn(&Change) -> bool],
 ) {
     let mut missing: Vec<_> = wanted.iter().collect();
     tokio::time::timeout(Duration::from_secs(10), async {
         while !missing.is_empty() {
-            let change = changes.recv().await.unwrap();
-            missing.retain(|wanted| !wanted(&change));
+            let update = updates.recv().await.unwrap();
+            missing.retain(|wanted| !wanted(&update.change));
         }
     })
     .await
@@ -247,16 +249,13 @@ fn queue_change(kind: QueueKind, change: QueueChange) -> impl Fn(&Change) -> boo
 }
 
 #[tokio::test]
-async fn spawned_projectors_publish_committed_changes_as_events_arrive_and_stop_on_shutdown() {
+async fn the_live_feed_publishes_each_committed_event_in_order_and_stops_on_shutdown() {
     let db = TestDb::new().await;
-    let (changes, mut received) = broadcast::channel(64);
     let (stop, shutdown) = watch::channel(false);
-    let task = spawn(
-        db.pool.clone(),
-        projections::projector::all(),
-        changes,
-        shutdown,
-    );
+    let (live, task) = projections::live::follow(db.pool.clone(), 64, shutdown)
+        .await
+        .unwrap();
+    let (mut received, _) = live.subscribe();
 
     append_case(&db.pool, 1, &[submitted(1, "alice", 0, window())]).await;
     expect_changes(
@@ -282,22 +281,26 @@ async fn spawned_projectors_publish_committed_changes_as_events_arrive_and_stop_
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), task)
         .await
-        .expect("the projectors did not stop")
+        .expect("the live feed did not stop")
         .unwrap();
 }
 
 #[tokio::test]
-async fn a_spawned_projector_retries_after_a_failure() {
+async fn a_spawned_projector_retries_after_a_failure_and_stops_on_shutdown() {
     let db = TestDb::new().await;
     Flaky::create_log(&db).await;
-    let (changes, mut received) = broadcast::channel(64);
     let (stop, shutdown) = watch::channel(false);
     let flaky: Arc<dyn Projector> = Arc::new(Flaky::failing_on_call(1));
-    let task = spawn(db.pool.clone(), vec![flaky], changes, shutdown);
+    let task = spawn(db.pool.clone(), vec![flaky], shutdown);
 
     append_case(&db.pool, 1, &[submitted(1, "alice", 0, window())]).await;
-    expect_changes(&mut received, &[&view_with_status(Status::Submitted)]).await;
-    assert_eq!(Flaky::logged(&db).await, (1, 1));
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while Flaky::logged(&db).await != (1, 1) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the projector did not apply the event after its failure");
 
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), task)
