@@ -48,6 +48,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::middleware::map_response(payload_too_large_as_graphql))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -87,6 +88,27 @@ async fn execute(
         .data(authenticate(&state.verifier, authorization))
         .data(correlation_id(headers));
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+/// `RequestBodyLimitLayer` refuses a too-long `Content-Length` by itself, in plain text;
+/// this gives that refusal GraphQL's error shape, like every other one.
+async fn payload_too_large_as_graphql(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return response;
+    }
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ApiError::bad_input(
+            "file",
+            domain::Reason::FileTooLarge,
+            "the request is too large",
+        ),
+    )
 }
 
 /// A request the GraphQL layer could not even parse, answered in GraphQL's error shape.
