@@ -20,6 +20,7 @@ const ACCEPTED_ASSURANCE_LEVELS: [&str; 3] = ["L2", "L3", "L4"];
 const FACE_VERIFICATION_MAX_AGE: TimeDelta = TimeDelta::minutes(30);
 const FACE_VERIFICATION_MAX_CLOCK_SKEW: TimeDelta = TimeDelta::seconds(60);
 const RECIPIENT_NAME_MAX_CHARS: usize = 50;
+const APPLICANT_NAME_MAX_CHARS: usize = 100;
 const STREET_MAX_CHARS: usize = 200;
 
 /// The `ApplicationSubmitted` event for a complete application, or the first reason it
@@ -88,6 +89,18 @@ fn verified_document(
         return Err(ApplicationError::refused(
             Reason::IdentityNotVerified,
             "the identity must be verified to real-name level L2 or higher",
+        ));
+    }
+    if Text::parse(
+        &identity.name,
+        APPLICANT_NAME_MAX_CHARS,
+        Reason::IdentityNotVerified,
+    )
+    .is_err()
+    {
+        return Err(ApplicationError::refused(
+            Reason::IdentityNotVerified,
+            "the verified identity carries no usable real name",
         ));
     }
     if !form.face_authorization_consent {

@@ -274,6 +274,17 @@ async fn an_identity_below_real_name_level_two_is_refused() {
 }
 
 #[tokio::test]
+async fn an_identity_without_a_usable_real_name_is_refused() {
+    let too_long = "名".repeat(101);
+    for name in ["", "   ", "张\u{7}三", too_long.as_str()] {
+        let mut identity = identity_of(&zhang_san());
+        identity.name = name.to_owned();
+        let command = submit(identity, primary_chinese_form(), mainland_uploads());
+        assert_refused(submitting(command).await, Reason::IdentityNotVerified);
+    }
+}
+
+#[tokio::test]
 async fn levels_three_and_four_are_accepted_as_real_name_identities() {
     for level in ["L3", "L4"] {
         let mut identity = identity_of(&zhang_san());
