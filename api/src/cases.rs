@@ -129,6 +129,12 @@ impl Cases {
         context: CommandContext,
     ) -> Result<SubmissionView, ApiError> {
         let case_number = parse_case_number(case_number)?;
+        let current = self.current_view(case_number.as_str()).await?;
+        if current.applicant_id == context.actor.id {
+            return Err(ApiError::Forbidden(
+                "staff may not decide or dispatch their own case".to_owned(),
+            ));
+        }
         let command_id = uuid::Uuid::new_v4().to_string();
         self.execute(&case_number, command, &command_id, &context)
             .await?;

@@ -67,26 +67,32 @@ fn authenticate(verifier: &TokenVerifier, authorization: Option<&str>) -> Authen
     }
 }
 
+/// The client's `X-Request-Id` when it is a sensible id (1 to 128 visible ASCII
+/// characters), else a fresh one: it is stored with every event the request causes.
 fn correlation_id(headers: &HeaderMap) -> CorrelationId {
     let id = headers
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
+        .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     CorrelationId(id)
 }
 
-async fn execute(
-    state: &HttpState,
-    headers: &HeaderMap,
-    request: async_graphql::Request,
-) -> Response {
+fn authenticate_headers(state: &HttpState, headers: &HeaderMap) -> Authentication {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    let request = request
-        .data(authenticate(&state.verifier, authorization))
-        .data(correlation_id(headers));
+    authenticate(&state.verifier, authorization)
+}
+
+async fn execute(
+    state: &HttpState,
+    headers: &HeaderMap,
+    authentication: Authentication,
+    request: async_graphql::Request,
+) -> Response {
+    let request = request.data(authentication).data(correlation_id(headers));
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
@@ -160,6 +166,22 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
+    let authentication = authenticate_headers(&state, &headers);
+
+    // Every multipart request is an upload, and only signed-in applicants upload: refuse
+    // the rest before their parts are spooled to disk.
+    let is_multipart = content_type
+        .as_deref()
+        .is_some_and(|value| value.starts_with("multipart/"));
+    if is_multipart && !matches!(authentication, Authentication::Verified(_)) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated(
+                "sign in before uploading: send Authorization: Bearer <token>",
+            ),
+        );
+    }
+
     let body = request
         .into_body()
         .into_data_stream()
@@ -173,7 +195,7 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
         Err(error) => return parse_refusal(error),
     };
     match batch {
-        BatchRequest::Single(request) => execute(&state, &headers, request).await,
+        BatchRequest::Single(request) => execute(&state, &headers, authentication, request).await,
         BatchRequest::Batch(_) => refuse(
             StatusCode::BAD_REQUEST,
             ApiError::BadInput {
@@ -225,7 +247,8 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
             },
         );
     }
-    execute(&state, &headers, request).await
+    let authentication = authenticate_headers(&state, &headers);
+    execute(&state, &headers, authentication, request).await
 }
 
 /// Subscriptions: `graphql-transport-ws` (and legacy `graphql-ws`); the token travels in

@@ -388,23 +388,49 @@ impl MutationRoot {
 pub struct SubscriptionRoot;
 
 /// Ends a subscriber's stream with an error when it falls too far behind, rather than
-/// slowing every other subscriber.
-fn changes(ctx: &Context<'_>) -> impl Stream<Item = Result<projections::Change, ApiError>> + use<> {
-    BroadcastStream::new(services(ctx).changes.subscribe())
-        .map(|item| match item {
-            Ok(change) => Ok(change),
-            Err(BroadcastStreamRecvError::Lagged(missed)) => Err(ApiError::Conflict {
-                message: format!(
-                    "this subscriber fell {missed} updates behind and was dropped; subscribe again"
-                ),
-                reason: Reason::SubscriberTooSlow,
-            }),
-        })
-        .scan(false, |failed, item| {
-            let keep = !*failed;
-            *failed = item.is_err();
-            futures::future::ready(keep.then_some(item))
-        })
+/// slowing every other subscriber, or when the subscriber's token expires.
+fn changes(
+    ctx: &Context<'_>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> impl Stream<Item = Result<projections::Change, ApiError>> + use<> {
+    let updates = BroadcastStream::new(services(ctx).changes.subscribe()).map(|item| match item {
+        Ok(change) => Ok(change),
+        Err(BroadcastStreamRecvError::Lagged(missed)) => Err(ApiError::Conflict {
+            message: format!(
+                "this subscriber fell {missed} updates behind and was dropped; subscribe again"
+            ),
+            reason: Reason::SubscriberTooSlow,
+        }),
+    });
+    until_expiry(updates, expires_at).scan(false, |failed, item| {
+        let keep = !*failed;
+        *failed = item.is_err();
+        futures::future::ready(keep.then_some(item))
+    })
+}
+
+/// `stream` until `expires_at`, then one UNAUTHENTICATED error.
+fn until_expiry<T>(
+    stream: impl Stream<Item = Result<T, ApiError>> + Send + 'static,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> impl Stream<Item = Result<T, ApiError>> {
+    let remaining = expires_at
+        .map(|at| (at - chrono::Utc::now()).to_std().unwrap_or_default())
+        .unwrap_or(std::time::Duration::from_secs(86_400 * 365));
+    let expired = futures::stream::once(tokio::time::sleep(remaining)).map(|()| {
+        Err(ApiError::Unauthenticated(
+            "the token expired; subscribe again with a fresh one",
+        ))
+    });
+    // The first stream to end ends both: a subscription's stream ends only on error.
+    futures::stream::select(
+        stream
+            .map(Some)
+            .chain(futures::stream::once(async { None })),
+        expired.map(Some),
+    )
+    .take_while(|item| futures::future::ready(item.is_some()))
+    .filter_map(futures::future::ready)
 }
 
 #[Subscription(name = "Subscription")]
@@ -415,9 +441,9 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         kind: QueueKind,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<QueueUpdate>>> {
-        caller_with_role(ctx, queue_role(kind))?;
+        let expires_at = caller_with_role(ctx, queue_role(kind))?.expires_at();
         let wanted: projections::QueueKind = kind.into();
-        Ok(changes(ctx).filter_map(move |item| {
+        Ok(changes(ctx, expires_at).filter_map(move |item| {
             let update = match item {
                 Err(error) => Some(Err(error.into())),
                 Ok(projections::Change::Queue {
@@ -446,8 +472,9 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Submission>>> {
-        let applicant = caller_with_role(ctx, Role::Applicant)?.user_id.clone();
-        Ok(changes(ctx).filter_map(move |item| {
+        let caller = caller_with_role(ctx, Role::Applicant)?;
+        let applicant = caller.user_id.clone();
+        Ok(changes(ctx, caller.expires_at()).filter_map(move |item| {
             let update = match item {
                 Err(error) => Some(Err(error.into())),
                 Ok(projections::Change::SubmissionChanged(view))

@@ -141,9 +141,11 @@ fn id_document(identity: &VerifiedIdentity) -> Result<IdDocument, ApplicationErr
     if doc_type.is_empty() || number.is_empty() {
         return Err(document_not_verified());
     }
+    // The document comes from the identity platform, not from the applicant's input: a
+    // malformed one means the identity is not usable here.
     IdDocType::parse(doc_type)
         .and_then(|doc_type| IdDocument::new(doc_type, number))
-        .map_err(|error| ApplicationError::invalid("idDocument", error))
+        .map_err(|error| ApplicationError::refused(Reason::IdentityNotVerified, error.message))
 }
 
 fn document_not_verified() -> ApplicationError {

@@ -4,6 +4,7 @@
 mod auth;
 mod concurrency;
 mod contract;
+mod hardening;
 mod history;
 mod lifecycle;
 mod restart;

@@ -359,27 +359,19 @@ async fn a_token_without_an_identity_document_is_refused_as_not_verified() {
 }
 
 #[tokio::test]
-async fn a_malformed_identity_document_number_is_invalid_input() {
+async fn a_token_with_a_malformed_identity_document_number_is_refused() {
     let mut identity = identity_of(&zhang_san());
     identity.id_doc_number = Some("1101-99".to_owned());
     let command = submit(identity, primary_chinese_form(), mainland_uploads());
-    assert_invalid(
-        submitting(command).await,
-        "idDocument",
-        Reason::InvalidIdDocument,
-    );
+    assert_refused(submitting(command).await, Reason::IdentityNotVerified);
 }
 
 #[tokio::test]
-async fn an_unknown_identity_document_type_is_invalid_input() {
+async fn a_token_with_an_unknown_identity_document_type_is_refused() {
     let mut identity = identity_of(&zhang_san());
     identity.id_doc_type = Some("PASSPORT".to_owned());
     let command = submit(identity, primary_chinese_form(), mainland_uploads());
-    assert_invalid(
-        submitting(command).await,
-        "idDocument",
-        Reason::InvalidIdDocument,
-    );
+    assert_refused(submitting(command).await, Reason::IdentityNotVerified);
 }
 
 #[tokio::test]
