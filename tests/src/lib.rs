@@ -105,6 +105,12 @@ impl TestApp {
         })
     }
 
+    /// Points this client at another service (a separate process on the same database), so
+    /// that every helper talks to it.
+    pub fn point_at(&mut self, address: &str) {
+        self.address = address.to_owned();
+    }
+
     /// Stops the service gracefully, as SIGTERM would, and waits until it has stopped.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {

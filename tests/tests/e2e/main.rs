@@ -7,6 +7,7 @@ mod contract;
 mod hardening;
 mod history;
 mod lifecycle;
+mod process;
 mod restart;
 mod submission_refusals;
 mod subscriptions;
