@@ -23,6 +23,10 @@ use crate::http::{router, HttpState};
 use crate::materials::{open_object_store, MaterialStore, UploadLimits};
 use crate::settings::Settings;
 
+/// How long a stopping service waits for open connections (a client still sending its
+/// request, say) before it cuts them. Commands in flight finish well within it.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How many live updates a slow subscriber may fall behind before it is dropped.
 const SUBSCRIBER_BUFFER: usize = 1024;
 
@@ -137,12 +141,25 @@ impl Application {
             tracing::info!("shutting down");
             let _ = shutdown.send(true);
         };
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(signal)
-            .await
-            .context("serving HTTP")?;
+        let mut stopping = self.shutdown.subscribe();
+        let deadline = async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(DRAIN_DEADLINE).await;
+        };
+        tokio::select! {
+            served = axum::serve(self.listener, self.router).with_graceful_shutdown(signal) => {
+                served.context("serving HTTP")?;
+            }
+            () = deadline => tracing::warn!(
+                deadline_s = DRAIN_DEADLINE.as_secs(),
+                "connections still open after the drain deadline were cut"
+            ),
+        }
         let _ = self.shutdown.send(true);
-        for (task, handle) in [("projectors", self.projectors), ("live feed", self.follower)] {
+        for (task, handle) in [
+            ("projectors", self.projectors),
+            ("live feed", self.follower),
+        ] {
             if let Err(error) = handle.await {
                 tracing::error!(task, error = %error, "a background task failed to stop cleanly");
             }

@@ -46,6 +46,11 @@ impl Caller {
         self.roles.contains(&role)
     }
 
+    /// When the token stops being valid (its `exp`, without leeway).
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        DateTime::<Utc>::from_timestamp(self.claims.exp, 0)
+    }
+
     /// Staff may read any case; applicants only their own.
     pub fn is_staff(&self) -> bool {
         self.roles.iter().any(|role| *role != Role::Applicant)
@@ -82,8 +87,10 @@ pub enum AuthError {
     MalformedHeader,
     #[error("token rejected: {0}")]
     Invalid(#[from] jsonwebtoken::errors::Error),
-    #[error("token has an empty subject")]
+    #[error("token has an empty or malformed subject")]
     EmptySubject,
+    #[error("token claim {0} holds control characters or is too long")]
+    MalformedClaim(&'static str),
 }
 
 /// Verifies tokens with one key, as configured.
@@ -117,6 +124,7 @@ impl TokenVerifier {
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = 30;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         if let Some(issuer) = issuer {
             validation.set_issuer(&[issuer]);
@@ -135,8 +143,19 @@ impl TokenVerifier {
 
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)?.claims;
-        if claims.sub.trim().is_empty() {
+        if claims.sub.trim().is_empty() || !is_clean(&claims.sub) {
             return Err(AuthError::EmptySubject);
+        }
+        let texts = [
+            ("name", Some(&claims.name)),
+            ("acr", claims.acr.as_ref()),
+            ("id_doc_type", claims.id_doc_type.as_ref()),
+            ("id_doc_number", claims.id_doc_number.as_ref()),
+        ];
+        for (claim, value) in texts {
+            if value.is_some_and(|value| !is_clean(value)) {
+                return Err(AuthError::MalformedClaim(claim));
+            }
         }
         let roles = claims.roles.iter().filter_map(|r| Role::parse(r)).collect();
         Ok(Caller {
@@ -146,6 +165,12 @@ impl TokenVerifier {
             claims,
         })
     }
+}
+
+/// A claim the service can store and log: at most 200 characters, none of them control
+/// characters (PostgreSQL text cannot even hold NUL).
+fn is_clean(value: &str) -> bool {
+    value.chars().count() <= 200 && !value.chars().any(char::is_control)
 }
 
 /// Signs development tokens with an HS256 secret.

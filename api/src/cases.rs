@@ -97,19 +97,31 @@ impl Cases {
 
         // A lost race means either a copy of this submission won (answer with its case) or
         // another case of the same person opened meanwhile: running the command once more
-        // lets the aggregate say which rule applies.
+        // lets the aggregate say which rule applies. A copy that committed before this one
+        // was checked shows up as the person's open case instead of as a conflict.
         let first = self
             .execute(&case_number, command.clone(), &command_id, &context)
             .await;
         let outcome = match first {
-            Err(ApiError::Conflict { .. }) => {
+            Err(
+                error @ (ApiError::Conflict { .. }
+                | ApiError::RuleViolation {
+                    reason: Reason::OpenCaseExists,
+                    ..
+                }),
+            ) => {
                 if let Some(winner) =
                     event_store::processed_command(&self.pool, &command_id).await?
                 {
                     return self.current_view(&winner).await;
                 }
-                self.execute(&case_number, command, &command_id, &context)
-                    .await
+                match error {
+                    ApiError::Conflict { .. } => {
+                        self.execute(&case_number, command, &command_id, &context)
+                            .await
+                    }
+                    refused => Err(refused),
+                }
             }
             other => other,
         };
@@ -125,6 +137,12 @@ impl Cases {
         context: CommandContext,
     ) -> Result<CaseState, ApiError> {
         let case_number = parse_case_number(case_number)?;
+        let current = self.current_view(case_number.as_str()).await?;
+        if current.view.applicant_id == context.actor.id {
+            return Err(ApiError::Forbidden(
+                "staff may not decide or dispatch their own case".to_owned(),
+            ));
+        }
         let command_id = uuid::Uuid::new_v4().to_string();
         self.execute(&case_number, command, &command_id, &context)
             .await?;

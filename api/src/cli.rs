@@ -149,7 +149,9 @@ fn token(settings: &Settings, args: &TokenArgs) -> anyhow::Result<String> {
 async fn replay(settings: &Settings, case_number: &str) -> anyhow::Result<()> {
     let case_number = domain::CaseNumber::parse(case_number)
         .map_err(|error| anyhow::anyhow!("{case_number} is not a case number: {error}"))?;
-    let pool = database::connect_and_migrate(&settings.database_url).await?;
+    let pool = sqlx::PgPool::connect(&settings.database_url)
+        .await
+        .with_context(|| format!("connecting to {}", database::redact(&settings.database_url)))?;
     let events = event_store::case_events(&pool, case_number.as_str()).await?;
     anyhow::ensure!(!events.is_empty(), "no case {case_number}");
     for upto in 1..=events.len() {

@@ -49,6 +49,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::middleware::map_response(payload_too_large_as_graphql))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -67,27 +68,54 @@ fn authenticate(verifier: &TokenVerifier, authorization: Option<&str>) -> Authen
     }
 }
 
+/// The client's `X-Request-Id` when it is a sensible id (1 to 128 visible ASCII
+/// characters), else a fresh one: it is stored with every event the request causes.
 fn correlation_id(headers: &HeaderMap) -> CorrelationId {
     let id = headers
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
+        .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     CorrelationId(id)
 }
 
-async fn execute(
-    state: &HttpState,
-    headers: &HeaderMap,
-    request: async_graphql::Request,
-) -> Response {
+fn authenticate_headers(state: &HttpState, headers: &HeaderMap) -> Authentication {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    let request = request
-        .data(authenticate(&state.verifier, authorization))
-        .data(correlation_id(headers));
+    authenticate(&state.verifier, authorization)
+}
+
+async fn execute(
+    state: &HttpState,
+    headers: &HeaderMap,
+    authentication: Authentication,
+    request: async_graphql::Request,
+) -> Response {
+    let request = request.data(authentication).data(correlation_id(headers));
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+/// `RequestBodyLimitLayer` refuses a too-long `Content-Length` by itself, in plain text;
+/// this gives that refusal GraphQL's error shape, like every other one.
+async fn payload_too_large_as_graphql(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return response;
+    }
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ApiError::bad_input(
+            "file",
+            domain::Reason::FileTooLarge,
+            "the request is too large",
+        ),
+    )
 }
 
 /// A request the GraphQL layer could not even parse, answered in GraphQL's error shape.
@@ -139,6 +167,22 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
+    let authentication = authenticate_headers(&state, &headers);
+
+    // Every multipart request is an upload, and only signed-in applicants upload: refuse
+    // the rest before their parts are spooled to disk.
+    let is_multipart = content_type
+        .as_deref()
+        .is_some_and(|value| value.starts_with("multipart/"));
+    if is_multipart && !matches!(authentication, Authentication::Verified(_)) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated(
+                "sign in before uploading: send Authorization: Bearer <token>",
+            ),
+        );
+    }
+
     let body = request
         .into_body()
         .into_data_stream()
@@ -152,7 +196,7 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
         Err(error) => return parse_refusal(error),
     };
     match batch {
-        BatchRequest::Single(request) => execute(&state, &headers, request).await,
+        BatchRequest::Single(request) => execute(&state, &headers, authentication, request).await,
         BatchRequest::Batch(_) => refuse(
             StatusCode::BAD_REQUEST,
             ApiError::BadInput {
@@ -204,7 +248,8 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
             },
         );
     }
-    execute(&state, &headers, request).await
+    let authentication = authenticate_headers(&state, &headers);
+    execute(&state, &headers, authentication, request).await
 }
 
 /// Subscriptions: `graphql-transport-ws` (and legacy `graphql-ws`); the token travels in
@@ -291,15 +336,15 @@ async fn record_read_side(state: &HttpState) {
         }
     };
     metrics::gauge!("feed_head_global_position").set(status.committed_head.global_position as f64);
-    metrics::gauge!("feed_visible_global_position")
-        .set(status.visible_head.global_position as f64);
+    metrics::gauge!("feed_visible_global_position").set(status.visible_head.global_position as f64);
     metrics::gauge!("feed_oldest_transaction_age_seconds")
         .set(status.oldest_transaction_age_seconds);
     for projector in status.projectors {
         let name = projector.name;
         metrics::gauge!("projector_checkpoint_global_position", "projector" => name)
             .set(projector.checkpoint.global_position as f64);
-        metrics::gauge!("projector_lag_events", "projector" => name).set(projector.lag_events as f64);
+        metrics::gauge!("projector_lag_events", "projector" => name)
+            .set(projector.lag_events as f64);
         metrics::gauge!("projector_lag_milliseconds", "projector" => name).set(projector.lag_ms);
     }
 }

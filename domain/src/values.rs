@@ -154,7 +154,10 @@ impl Subject {
                 "the subject must be 1 to 20 characters",
             ));
         }
-        if trimmed.chars().any(char::is_control) {
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() || is_invisible_format(c))
+        {
             return Err(ValueError::new(
                 Reason::InvalidSubject,
                 "the subject contains control characters",
@@ -336,6 +339,20 @@ impl From<PostalCode> for String {
     }
 }
 
+/// Zero-width and bidirectional formatting characters: invisible on screen, they let a value
+/// read differently from what it holds (a reversed file name, an empty-looking street).
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
 /// Free text with a bounded length and no control characters except line breaks:
 /// names, streets, reasons, notes, carriers, tracking numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -356,7 +373,10 @@ impl Text {
                 format!("must be at most {max_chars} characters"),
             ));
         }
-        if trimmed.chars().any(|c| c.is_control() && c != '\n') {
+        if trimmed
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || is_invisible_format(c))
+        {
             return Err(ValueError::new(
                 reason,
                 "must not contain control characters",

@@ -3,9 +3,9 @@
 
 pub mod feed;
 pub mod live;
-pub mod status;
 pub mod projector;
 pub mod rebuild;
+pub mod status;
 pub mod store;
 pub mod views;
 

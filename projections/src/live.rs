@@ -33,7 +33,10 @@ pub fn changes_for(before: Option<&SubmissionView>, after: &SubmissionView) -> V
     let entered = QueueKind::for_status(after.status);
     // A case enters its queue with the step that put it there: the timeline's last.
     let item = || {
-        let entered_at = after.timeline.last().map_or(after.updated_at, |step| step.at);
+        let entered_at = after
+            .timeline
+            .last()
+            .map_or(after.updated_at, |step| step.at);
         QueueItem::for_view(after, entered_at)
     };
     if let (Some(left), Some(entered)) = (left, entered) {
@@ -83,7 +86,9 @@ pub async fn updates_after(
     let histories = case_histories(pool, &events).await?;
     let mut updates = Vec::new();
     for event in &events {
-        let history = histories.get(&event.case_number).map_or(&[][..], Vec::as_slice);
+        let history = histories
+            .get(&event.case_number)
+            .map_or(&[][..], Vec::as_slice);
         let before = SubmissionView::fold(
             history
                 .iter()
@@ -119,7 +124,10 @@ async fn case_histories(
     pool: &PgPool,
     events: &[FeedEvent],
 ) -> Result<HashMap<String, Vec<(i64, ApplicationEvent)>>, FeedError> {
-    let mut cases: Vec<&str> = events.iter().map(|event| event.case_number.as_str()).collect();
+    let mut cases: Vec<&str> = events
+        .iter()
+        .map(|event| event.case_number.as_str())
+        .collect();
     cases.sort_unstable();
     cases.dedup();
     let rows: Vec<(String, i64, serde_json::Value)> = sqlx::query_as(
@@ -137,7 +145,10 @@ async fn case_histories(
             sequence,
             source,
         })?;
-        histories.entry(case_number).or_default().push((sequence, event));
+        histories
+            .entry(case_number)
+            .or_default()
+            .push((sequence, event));
     }
     Ok(histories)
 }

@@ -297,7 +297,10 @@ async fn fill(
         let mut tx = pool.begin().await.map_err(database(name))?;
         let step = advance_copy(&mut tx, projector, None).await?;
         tx.commit().await.map_err(database(name))?;
-        eprintln!("DIAG {name} fill committed {} to {}", step.applied, step.position);
+        eprintln!(
+            "DIAG {name} fill committed {} to {}",
+            step.applied, step.position
+        );
         applied += step.applied;
         progress.advanced(name, applied);
         if step.applied < REBUILD_BATCH_SIZE.unsigned_abs() {
@@ -336,7 +339,11 @@ async fn advance_copy(
             position: from,
         });
     };
-    eprintln!("DIAG {name} advance from {from} upto {upto:?}: {} events, first {} last {last}", events.len(), events[0].position);
+    eprintln!(
+        "DIAG {name} advance from {from} upto {upto:?}: {} events, first {} last {last}",
+        events.len(),
+        events[0].position
+    );
     apply_events(conn, projector, TableSet::Rebuild, &events)
         .await
         .map_err(database(name))?;

@@ -238,7 +238,12 @@ impl Cursor {
             let micros = parts.next()?.parse().ok()?;
             let case_number = parts.next()?;
             let own_list = tag.len() == list.len_utf8() && tag.starts_with(list);
-            if !own_list || case_number.is_empty() {
+            // Case numbers are ASCII letters and digits; anything else (a NUL byte, say)
+            // would only make the database refuse the query.
+            let plausible = !case_number.is_empty()
+                && case_number.len() <= 32
+                && case_number.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !own_list || !plausible {
                 return None;
             }
             Some(Self {

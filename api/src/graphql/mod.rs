@@ -1,5 +1,6 @@
 //! The GraphQL schema: queries, mutations and subscriptions, with the roles each admits.
 
+mod guard;
 mod resolvers;
 pub mod types;
 
@@ -47,6 +48,7 @@ pub struct CorrelationId(pub String);
 pub fn build_schema(services: Services) -> AppSchema {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(services)
+        .extension(guard::OperationGuard)
         .limit_depth(12)
         .limit_complexity(2_000)
         .finish()

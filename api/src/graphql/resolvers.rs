@@ -8,10 +8,10 @@ use domain::commands::{ApplicationForm, DeliveryMethodChoice, MailAddressForm};
 use domain::values::Role;
 use domain::{ApplicationCommand, Reason};
 use futures::{Stream, StreamExt};
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
 use projections::live::LiveUpdate;
 use projections::FeedPosition;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
 
 use super::types::*;
 use super::{caller, caller_with_role, correlation_id, services};
@@ -68,9 +68,13 @@ async fn read_at_least(
     };
     let position = parse_position("atLeast", raw)?;
     let services = services(ctx);
-    let reached =
-        projections::status::wait_until_applied(&services.pool, projectors, position, services.read_wait)
-            .await?;
+    let reached = projections::status::wait_until_applied(
+        &services.pool,
+        projectors,
+        position,
+        services.read_wait,
+    )
+    .await?;
     if reached {
         Ok(())
     } else {
@@ -111,7 +115,9 @@ impl QueryRoot {
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
         status: Option<ApplicationStatus>,
-        #[graphql(desc = "Answer only once the read model includes the event at this position (from a mutation's payload).")]
+        #[graphql(
+            desc = "Answer only once the read model includes the event at this position (from a mutation's payload)."
+        )]
         at_least: Option<String>,
     ) -> async_graphql::Result<SubmissionConnection> {
         let caller = caller_with_role(ctx, Role::Applicant)?;
@@ -144,7 +150,9 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         case_number: ID,
-        #[graphql(desc = "Accepted for symmetry: a case is read from its own events, so it is never behind.")]
+        #[graphql(
+            desc = "Accepted for symmetry: a case is read from its own events, so it is never behind."
+        )]
         at_least: Option<String>,
     ) -> async_graphql::Result<Option<Submission>> {
         let caller = caller(ctx)?;
@@ -171,7 +179,9 @@ impl QueryRoot {
         kind: QueueKind,
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
-        #[graphql(desc = "Answer only once the queue includes the event at this position (from a mutation's payload).")]
+        #[graphql(
+            desc = "Answer only once the queue includes the event at this position (from a mutation's payload)."
+        )]
         at_least: Option<String>,
     ) -> async_graphql::Result<QueueConnection> {
         caller_with_role(ctx, queue_role(kind))?;
@@ -437,38 +447,25 @@ pub struct SubscriptionRoot;
 
 /// Live updates for one subscriber: first a replay from the database of what it missed
 /// after `after` (when given), then the live feed, with no update twice and none missing.
-/// A subscriber that falls too far behind gets an error and its stream ends, rather than
-/// slowing every other subscriber.
+/// The stream ends with an error when the subscriber falls too far behind (rather than
+/// slowing every other subscriber) or when its token expires.
 fn live_updates(
     ctx: &Context<'_>,
     after: Option<FeedPosition>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> impl Stream<Item = Result<LiveUpdate, ApiError>> + use<> {
     let services = services(ctx);
     let (receiver, published) = services.live.subscribe();
     let replayed = match after {
-        Some(after) if after < published => replay(services.pool.clone(), after, published).left_stream(),
+        Some(after) if after < published => {
+            replay(services.pool.clone(), after, published).left_stream()
+        }
         _ => futures::stream::empty().right_stream(),
     };
     // Updates up to `published` come from the replay (or were asked to be skipped).
     let skip_upto = after.map(|after| after.max(published));
-    let live = BroadcastStream::new(receiver)
-        .filter_map(move |item| {
-            let item = match item {
-                Ok(update) if skip_upto.is_some_and(|upto| update.position <= upto) => None,
-                Ok(update) => Some(Ok(update)),
-                Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                    metrics::counter!("subscription_updates_dropped_total").increment(missed);
-                    Some(Err(ApiError::Conflict {
-                        message: format!(
-                            "this subscriber fell {missed} updates behind and was dropped; subscribe again with `after` set to the last position you received"
-                        ),
-                        reason: Reason::SubscriberTooSlow,
-                    }))
-                }
-            };
-            futures::future::ready(item)
-        });
-    replayed.chain(live).scan(false, |failed, item| {
+    let updates = replayed.chain(live(receiver, skip_upto));
+    until_expiry(updates, expires_at).scan(false, |failed, item| {
         let keep = !*failed;
         *failed = item.is_err();
         futures::future::ready(keep.then_some(item))
@@ -493,7 +490,8 @@ fn replay(
                     Some((futures::stream::iter(updates), next))
                 }
                 Err(error) => {
-                    let error = ApiError::Internal(anyhow::Error::new(error).context("replaying the feed"));
+                    let error =
+                        ApiError::Internal(anyhow::Error::new(error).context("replaying the feed"));
                     Some((futures::stream::iter(vec![Err(error)]), None))
                 }
             }
@@ -502,8 +500,56 @@ fn replay(
     .flatten()
 }
 
+/// The live part of a subscriber's updates: those after `skip_upto` (all when `None`), and
+/// one SUBSCRIBER_TOO_SLOW error if the subscriber fell so far behind that updates were lost.
+fn live(
+    receiver: tokio::sync::broadcast::Receiver<LiveUpdate>,
+    skip_upto: Option<FeedPosition>,
+) -> impl Stream<Item = Result<LiveUpdate, ApiError>> {
+    BroadcastStream::new(receiver).filter_map(move |item| {
+        let item = match item {
+            Ok(update) if skip_upto.is_some_and(|upto| update.position <= upto) => None,
+            Ok(update) => Some(Ok(update)),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                metrics::counter!("subscription_updates_dropped_total").increment(missed);
+                Some(Err(ApiError::Conflict {
+                    message: format!(
+                        "this subscriber fell {missed} updates behind and was dropped; subscribe again with `after` set to the last position you received"
+                    ),
+                    reason: Reason::SubscriberTooSlow,
+                }))
+            }
+        };
+        futures::future::ready(item)
+    })
+}
+
 fn parse_after(after: Option<&str>) -> Result<Option<FeedPosition>, ApiError> {
     after.map(|raw| parse_position("after", raw)).transpose()
+}
+
+/// `stream` until `expires_at`, then one UNAUTHENTICATED error.
+fn until_expiry<T>(
+    stream: impl Stream<Item = Result<T, ApiError>> + Send + 'static,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> impl Stream<Item = Result<T, ApiError>> {
+    let remaining = expires_at
+        .map(|at| (at - chrono::Utc::now()).to_std().unwrap_or_default())
+        .unwrap_or(std::time::Duration::from_secs(86_400 * 365));
+    let expired = futures::stream::once(tokio::time::sleep(remaining)).map(|()| {
+        Err(ApiError::Unauthenticated(
+            "the token expired; subscribe again with a fresh one",
+        ))
+    });
+    // The first stream to end ends both: a subscription's stream ends only on error.
+    futures::stream::select(
+        stream
+            .map(Some)
+            .chain(futures::stream::once(async { None })),
+        expired.map(Some),
+    )
+    .take_while(|item| futures::future::ready(item.is_some()))
+    .filter_map(futures::future::ready)
 }
 
 #[Subscription(name = "Subscription")]
@@ -513,60 +559,132 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         kind: QueueKind,
-        #[graphql(desc = "Replay what happened after this position (a `QueueUpdate.position` or a mutation's), then go live.")]
+        #[graphql(
+            desc = "Replay what happened after this position (a `QueueUpdate.position` or a mutation's), then go live."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<QueueUpdate>>> {
-        caller_with_role(ctx, queue_role(kind))?;
+        let expires_at = caller_with_role(ctx, queue_role(kind))?.expires_at();
         let after = parse_after(after.as_deref())?;
         let wanted: projections::QueueKind = kind.into();
-        Ok(live_updates(ctx, after).filter_map(move |item| {
-            let update = match item {
-                Err(error) => Some(Err(error.into())),
-                Ok(LiveUpdate {
-                    position,
-                    change:
-                        projections::Change::Queue {
-                            kind,
-                            change,
-                            case_number,
-                            item,
+        Ok(
+            live_updates(ctx, after, expires_at).filter_map(move |item| {
+                let update = match item {
+                    Err(error) => Some(Err(error.into())),
+                    Ok(LiveUpdate {
+                        position,
+                        change:
+                            projections::Change::Queue {
+                                kind,
+                                change,
+                                case_number,
+                                item,
+                            },
+                    }) if kind == wanted => Some(Ok(QueueUpdate {
+                        position: position.to_string(),
+                        kind: kind.into(),
+                        change: match change {
+                            projections::QueueChange::Added => QueueChange::Added,
+                            projections::QueueChange::Updated => QueueChange::Updated,
+                            projections::QueueChange::Removed => QueueChange::Removed,
                         },
-                }) if kind == wanted => Some(Ok(QueueUpdate {
-                    position: position.to_string(),
-                    kind: kind.into(),
-                    change: match change {
-                        projections::QueueChange::Added => QueueChange::Added,
-                        projections::QueueChange::Updated => QueueChange::Updated,
-                        projections::QueueChange::Removed => QueueChange::Removed,
-                    },
-                    case_number: ID(case_number),
-                    item: item.map(|view| QueueItem { view }),
-                })),
-                Ok(_) => None,
-            };
-            futures::future::ready(update)
-        }))
+                        case_number: ID(case_number),
+                        item: item.map(|view| QueueItem { view }),
+                    })),
+                    Ok(_) => None,
+                };
+                futures::future::ready(update)
+            }),
+        )
     }
 
     /// The signed-in applicant's cases as their status changes.
     async fn my_submission_updates(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Replay what happened after this position (a `Submission.position` or a mutation's), then go live.")]
+        #[graphql(
+            desc = "Replay what happened after this position (a `Submission.position` or a mutation's), then go live."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Submission>>> {
-        let applicant = caller_with_role(ctx, Role::Applicant)?.user_id.clone();
+        let caller = caller_with_role(ctx, Role::Applicant)?;
+        let applicant = caller.user_id.clone();
         let after = parse_after(after.as_deref())?;
-        Ok(live_updates(ctx, after).filter_map(move |item| {
-            let update = match item {
-                Err(error) => Some(Err(error.into())),
-                Ok(LiveUpdate {
-                    position,
-                    change: projections::Change::SubmissionChanged(view),
-                }) if view.applicant_id == applicant => Some(Ok(Submission(view, Some(position)))),
-                Ok(_) => None,
-            };
-            futures::future::ready(update)
-        }))
+        Ok(
+            live_updates(ctx, after, caller.expires_at()).filter_map(move |item| {
+                let update = match item {
+                    Err(error) => Some(Err(error.into())),
+                    Ok(LiveUpdate {
+                        position,
+                        change: projections::Change::SubmissionChanged(view),
+                    }) if view.applicant_id == applicant => {
+                        Some(Ok(Submission(view, Some(position))))
+                    }
+                    Ok(_) => None,
+                };
+                futures::future::ready(update)
+            }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(global_position: i64) -> LiveUpdate {
+        LiveUpdate {
+            position: FeedPosition {
+                transaction_id: 1,
+                global_position,
+            },
+            change: projections::Change::Queue {
+                kind: projections::QueueKind::Acceptance,
+                change: projections::QueueChange::Removed,
+                case_number: format!("case-{global_position}"),
+                item: None,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_gets_one_too_slow_error_and_nothing_after() {
+        let (sender, receiver) = tokio::sync::broadcast::channel(2);
+        for position in 1..=5 {
+            sender.send(update(position)).ok();
+        }
+        drop(sender);
+        let items: Vec<_> = live(receiver, None)
+            .scan(false, |failed, item| {
+                let keep = !*failed;
+                *failed = item.is_err();
+                futures::future::ready(keep.then_some(item))
+            })
+            .collect()
+            .await;
+        assert_eq!(items.len(), 1, "{items:?}");
+        assert!(matches!(
+            &items[0],
+            Err(ApiError::Conflict {
+                reason: Reason::SubscriberTooSlow,
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn live_updates_at_or_before_the_replayed_position_are_skipped() {
+        let (sender, receiver) = tokio::sync::broadcast::channel(8);
+        for position in 1..=4 {
+            sender.send(update(position)).ok();
+        }
+        drop(sender);
+        let skip_upto = Some(update(2).position);
+        let positions: Vec<i64> = live(receiver, skip_upto)
+            .filter_map(|item| futures::future::ready(item.ok()))
+            .map(|update| update.position.global_position)
+            .collect()
+            .await;
+        assert_eq!(positions, vec![3, 4]);
     }
 }

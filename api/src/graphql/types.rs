@@ -314,6 +314,12 @@ impl Submission {
         self.0.decision_reason.as_deref()
     }
 
+    /// With NOT_APPROVED: how the applicant may challenge the decision (administrative
+    /// reconsideration within 60 days, or a lawsuit within 6 months).
+    async fn rights_notice(&self) -> Option<&str> {
+        self.0.rights_notice.as_deref()
+    }
+
     /// Set once shipped.
     async fn shipment(&self) -> Option<Shipment> {
         self.0.shipment.as_ref().map(|shipment| Shipment {
@@ -337,8 +343,13 @@ impl Submission {
             .collect()
     }
 
-    /// What the service noticed about eligibility at submission, for staff. Advisory only.
-    async fn findings(&self) -> Vec<Finding> {
+    /// What the service noticed about eligibility at submission. Advisory only, and for
+    /// staff: empty for applicants.
+    async fn findings(&self, ctx: &async_graphql::Context<'_>) -> Vec<Finding> {
+        let staff = super::caller(ctx).is_ok_and(|caller| caller.is_staff());
+        if !staff {
+            return Vec::new();
+        }
         self.0
             .findings
             .iter()

@@ -20,6 +20,7 @@ const ACCEPTED_ASSURANCE_LEVELS: [&str; 3] = ["L2", "L3", "L4"];
 const FACE_VERIFICATION_MAX_AGE: TimeDelta = TimeDelta::minutes(30);
 const FACE_VERIFICATION_MAX_CLOCK_SKEW: TimeDelta = TimeDelta::seconds(60);
 const RECIPIENT_NAME_MAX_CHARS: usize = 50;
+const APPLICANT_NAME_MAX_CHARS: usize = 100;
 const STREET_MAX_CHARS: usize = 200;
 
 /// The `ApplicationSubmitted` event for a complete application, or the first reason it
@@ -90,6 +91,18 @@ fn verified_document(
             "the identity must be verified to real-name level L2 or higher",
         ));
     }
+    if Text::parse(
+        &identity.name,
+        APPLICANT_NAME_MAX_CHARS,
+        Reason::IdentityNotVerified,
+    )
+    .is_err()
+    {
+        return Err(ApplicationError::refused(
+            Reason::IdentityNotVerified,
+            "the verified identity carries no usable real name",
+        ));
+    }
     if !form.face_authorization_consent {
         return Err(ApplicationError::refused(
             Reason::FaceConsentRequired,
@@ -128,9 +141,11 @@ fn id_document(identity: &VerifiedIdentity) -> Result<IdDocument, ApplicationErr
     if doc_type.is_empty() || number.is_empty() {
         return Err(document_not_verified());
     }
+    // The document comes from the identity platform, not from the applicant's input: a
+    // malformed one means the identity is not usable here.
     IdDocType::parse(doc_type)
         .and_then(|doc_type| IdDocument::new(doc_type, number))
-        .map_err(|error| ApplicationError::invalid("idDocument", error))
+        .map_err(|error| ApplicationError::refused(Reason::IdentityNotVerified, error.message))
 }
 
 fn document_not_verified() -> ApplicationError {

@@ -137,6 +137,22 @@ fn text_is_trimmed_bounded_and_free_of_control_characters() {
 }
 
 #[test]
+fn invisible_formatting_characters_are_refused_in_text_and_subjects() {
+    for raw in ["\u{200B}\u{200B}", "\u{202E}gnp.exe", "中关村\u{FEFF}大街"] {
+        assert_eq!(
+            reason(Text::parse(raw, 50, Reason::InvalidText)),
+            Reason::InvalidText,
+            "{raw:?}"
+        );
+        assert_eq!(
+            reason(Subject::parse(raw)),
+            Reason::InvalidSubject,
+            "{raw:?}"
+        );
+    }
+}
+
+#[test]
 fn a_resident_id_number_encodes_the_gender() {
     let man = IdDocument::new(IdDocType::ResidentIdCard, "110199199803159917");
     let woman = IdDocument::new(IdDocType::ResidentIdCard, "110199199611029923");

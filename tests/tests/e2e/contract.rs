@@ -49,10 +49,15 @@ fn signatures(sdl: &str) -> BTreeMap<String, String> {
                     inputs(&mut out, key, &field.arguments);
                 }
             }
-            TypeKind::InputObject(input) => inputs(&mut out, format!("input {name}"), &input.fields),
+            TypeKind::InputObject(input) => {
+                inputs(&mut out, format!("input {name}"), &input.fields)
+            }
             TypeKind::Enum(enumeration) => {
                 for value in enumeration.values {
-                    out.insert(format!("{name}::{}", value.node.value.node), "enum value".to_owned());
+                    out.insert(
+                        format!("{name}::{}", value.node.value.node),
+                        "enum value".to_owned(),
+                    );
                 }
             }
             TypeKind::Interface(_) | TypeKind::Union(_) => {

@@ -274,6 +274,17 @@ async fn an_identity_below_real_name_level_two_is_refused() {
 }
 
 #[tokio::test]
+async fn an_identity_without_a_usable_real_name_is_refused() {
+    let too_long = "名".repeat(101);
+    for name in ["", "   ", "张\u{7}三", too_long.as_str()] {
+        let mut identity = identity_of(&zhang_san());
+        identity.name = name.to_owned();
+        let command = submit(identity, primary_chinese_form(), mainland_uploads());
+        assert_refused(submitting(command).await, Reason::IdentityNotVerified);
+    }
+}
+
+#[tokio::test]
 async fn levels_three_and_four_are_accepted_as_real_name_identities() {
     for level in ["L3", "L4"] {
         let mut identity = identity_of(&zhang_san());
@@ -348,27 +359,19 @@ async fn a_token_without_an_identity_document_is_refused_as_not_verified() {
 }
 
 #[tokio::test]
-async fn a_malformed_identity_document_number_is_invalid_input() {
+async fn a_token_with_a_malformed_identity_document_number_is_refused() {
     let mut identity = identity_of(&zhang_san());
     identity.id_doc_number = Some("1101-99".to_owned());
     let command = submit(identity, primary_chinese_form(), mainland_uploads());
-    assert_invalid(
-        submitting(command).await,
-        "idDocument",
-        Reason::InvalidIdDocument,
-    );
+    assert_refused(submitting(command).await, Reason::IdentityNotVerified);
 }
 
 #[tokio::test]
-async fn an_unknown_identity_document_type_is_invalid_input() {
+async fn a_token_with_an_unknown_identity_document_type_is_refused() {
     let mut identity = identity_of(&zhang_san());
     identity.id_doc_type = Some("PASSPORT".to_owned());
     let command = submit(identity, primary_chinese_form(), mainland_uploads());
-    assert_invalid(
-        submitting(command).await,
-        "idDocument",
-        Reason::InvalidIdDocument,
-    );
+    assert_refused(submitting(command).await, Reason::IdentityNotVerified);
 }
 
 #[tokio::test]
