@@ -297,10 +297,6 @@ async fn fill(
         let mut tx = pool.begin().await.map_err(database(name))?;
         let step = advance_copy(&mut tx, projector, None).await?;
         tx.commit().await.map_err(database(name))?;
-        eprintln!(
-            "DIAG {name} fill committed {} to {}",
-            step.applied, step.position
-        );
         applied += step.applied;
         progress.advanced(name, applied);
         if step.applied < REBUILD_BATCH_SIZE.unsigned_abs() {
@@ -339,11 +335,6 @@ async fn advance_copy(
             position: from,
         });
     };
-    eprintln!(
-        "DIAG {name} advance from {from} upto {upto:?}: {} events, first {} last {last}",
-        events.len(),
-        events[0].position
-    );
     apply_events(conn, projector, TableSet::Rebuild, &events)
         .await
         .map_err(database(name))?;
@@ -368,7 +359,6 @@ async fn swap(
             Err(RebuildError::Database { source, .. })
                 if is_lock_timeout(&source) && attempt < SWAP_ATTEMPTS =>
             {
-                eprintln!("DIAG {} swap retry {attempt}: {source}", projector.name());
                 tracing::warn!(
                     attempt,
                     retry_in_ms = SWAP_RETRY_PAUSE.as_millis(),
@@ -418,7 +408,6 @@ async fn try_swap(
         applied += step.applied;
         position = step.position;
     }
-    eprintln!("DIAG {name} swap: live {live}, copy {position}, applied {applied}");
     if position > live {
         store::save_checkpoint(&mut tx, name, position)
             .await
