@@ -67,8 +67,9 @@ fn settings(database_name: &str, materials_dir: &Path) -> anyhow::Result<Setting
         "65536",
         "--max-document-bytes",
         "262144",
+        // Generous: other tests' databases share the cluster, and with it the feed's horizon.
         "--read-wait-ms",
-        "2000",
+        "10000",
     ])?)
 }
 
