@@ -198,3 +198,10 @@ fn each_document_type_belongs_to_one_identity_category() {
         assert_eq!(doc_type.identity_category(), category);
     }
 }
+
+#[test]
+fn a_stored_subject_is_read_back_even_where_todays_rules_refuse_it() {
+    let stored: Subject = serde_json::from_str("\"\\u200b\"").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored.as_str(), "\u{200b}");
+    assert!(Subject::parse("\u{200b}").is_err());
+}
