@@ -119,7 +119,7 @@ pub async fn read_after<'c>(
     limit: i64,
 ) -> Result<Vec<FeedEvent>, FeedError> {
     let rows = sqlx::query(
-        "SELECT transaction_id::text AS transaction_id, global_position, aggregate_id, \
+        "SELECT transaction_id::text AS transaction_id_text, global_position, aggregate_id, \
                 sequence, event_type, event_version, payload, metadata, recorded_at \
          FROM events \
          WHERE aggregate_type = $4 \
@@ -141,7 +141,8 @@ pub async fn read_after<'c>(
 /// none. The distance from a projector's checkpoint to this is its lag.
 pub async fn head_position<'c>(conn: impl sqlx::PgExecutor<'c>) -> Result<FeedPosition, FeedError> {
     let row = sqlx::query(
-        "SELECT transaction_id::text AS transaction_id, global_position, aggregate_id, sequence \
+        "SELECT transaction_id::text AS transaction_id_text, global_position, aggregate_id, \
+                sequence \
          FROM events \
          WHERE aggregate_type = $1 \
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
@@ -164,7 +165,8 @@ pub async fn committed_head<'c>(
     conn: impl sqlx::PgExecutor<'c>,
 ) -> Result<FeedPosition, FeedError> {
     let row = sqlx::query(
-        "SELECT transaction_id::text AS transaction_id, global_position, aggregate_id, sequence \
+        "SELECT transaction_id::text AS transaction_id_text, global_position, aggregate_id, \
+                sequence \
          FROM events \
          WHERE aggregate_type = $1 \
          ORDER BY transaction_id DESC, global_position DESC \
@@ -198,8 +200,11 @@ pub async fn count_through<'c>(
     Ok(count)
 }
 
+/// Reads a position from `transaction_id_text` and `global_position`. The text column must
+/// not be called `transaction_id`: `ORDER BY transaction_id` would then sort by the text, and
+/// `"1000000"` sorts before `"999999"`.
 fn decode_position(row: &PgRow) -> Result<FeedPosition, FeedError> {
-    let transaction_id: String = row.try_get("transaction_id")?;
+    let transaction_id: String = row.try_get("transaction_id_text")?;
     let transaction_id = parse_digits(&transaction_id).ok_or_else(|| FeedError::TransactionId {
         case_number: row.try_get("aggregate_id").unwrap_or_default(),
         sequence: row.try_get("sequence").unwrap_or_default(),

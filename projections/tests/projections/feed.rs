@@ -155,3 +155,52 @@ async fn the_feed_ignores_other_aggregate_types() {
         FeedPosition::ZERO
     );
 }
+
+/// Appends `ApplicationSubmitted` for case `n` as if written by transaction `transaction_id`.
+async fn append_as_transaction(conn: &mut PgConnection, n: u64, transaction_id: u64) {
+    let payload = serde_json::to_value(submitted(n, "alice", 0, window())).unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                             event_version, payload, metadata, transaction_id) \
+         VALUES ('Application', $1, 1, 'ApplicationSubmitted', '1.0', $2, '{}', $3::text::xid8)",
+    )
+    .bind(case_number(n).as_str())
+    .bind(sqlx::types::Json(payload))
+    .bind(transaction_id.to_string())
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_feed_orders_transaction_ids_by_number_where_their_digit_count_changes() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    // Transactions long finished on any server: 9 and 10, 99 and 100.
+    for (n, transaction_id) in [(1, 100), (2, 9), (3, 99), (4, 10)] {
+        append_as_transaction(&mut conn, n, transaction_id).await;
+    }
+    let transactions = |events: &[feed::FeedEvent]| -> Vec<u64> {
+        events
+            .iter()
+            .map(|event| event.position.transaction_id)
+            .collect()
+    };
+
+    let first_two = feed::read_after(&db.pool, FeedPosition::ZERO, 2)
+        .await
+        .unwrap();
+    assert_eq!(transactions(&first_two), [9, 10]);
+    let rest = feed::read_after(&db.pool, first_two[1].position, 10)
+        .await
+        .unwrap();
+    assert_eq!(transactions(&rest), [99, 100]);
+    assert_eq!(
+        feed::head_position(&db.pool).await.unwrap(),
+        rest[1].position
+    );
+    assert_eq!(
+        feed::committed_head(&db.pool).await.unwrap(),
+        rest[1].position
+    );
+}

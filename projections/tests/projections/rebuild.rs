@@ -323,7 +323,9 @@ async fn while_a_rebuild_runs_readers_are_answered_and_live_events_land_exactly_
                 count(l.case_number) \
          FROM events e LEFT JOIN applied_log l \
            ON l.case_number = e.aggregate_id AND l.sequence = e.sequence \
-         GROUP BY 1, 2, 3 HAVING count(l.case_number) <> 1 ORDER BY 3 LIMIT 20",
+         GROUP BY 1, 2, 3, e.transaction_id, e.global_position \
+         HAVING count(l.case_number) <> 1 \
+         ORDER BY e.transaction_id, e.global_position LIMIT 20",
     )
     .fetch_all(&db.pool)
     .await
@@ -549,4 +551,53 @@ async fn a_rebuild_while_the_live_projector_lags_brings_the_read_model_to_the_fe
     }
     catch_up(&db.pool, &projectors).await.unwrap();
     assert_eq!(contents(&db.pool).await, rebuilt);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_swap_that_waits_too_long_for_a_reader_is_retried_and_keeps_each_event_once() {
+    let db = TestDb::new().await;
+    AppliedLog::create(&db).await;
+    append_histories(&db, 1..=300).await;
+    let projectors: Vec<Arc<dyn Projector>> = vec![Arc::new(AppliedLog)];
+    catch_up(&db.pool, &projectors).await.unwrap();
+    let (stop, shutdown) = watch::channel(false);
+    let live = projections::spawn(db.pool.clone(), projectors.clone(), shutdown);
+    let done = Arc::new(AtomicBool::new(false));
+    let appender = tokio::spawn(keep_appending(
+        db.pool.clone(),
+        10_001,
+        Vec::new(),
+        done.clone(),
+    ));
+
+    // A reader holds the live table for longer than the swap waits, twice over.
+    let mut reader = db.connect().await;
+    sqlx::query("BEGIN").execute(&mut reader).await.unwrap();
+    sqlx::query("LOCK TABLE applied_log IN ACCESS SHARE MODE")
+        .execute(&mut reader)
+        .await
+        .unwrap();
+    let pool = db.pool.clone();
+    let rebuilding = tokio::spawn(async move { rebuild(&pool, &projectors, &NoProgress).await });
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    sqlx::query("COMMIT").execute(&mut reader).await.unwrap();
+    let report = rebuilding.await.unwrap().unwrap();
+
+    done.store(true, Ordering::SeqCst);
+    appender.await.unwrap();
+    settle(&db.pool).await;
+    catch_up(&db.pool, &[Arc::new(AppliedLog) as Arc<dyn Projector>])
+        .await
+        .unwrap();
+    stop.send(true).unwrap();
+    live.await.unwrap();
+    assert!(report.read_models[0].duration > Duration::from_millis(3000));
+    let (events, logged, distinct): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events), count(*), \
+                count(DISTINCT (case_number, sequence)) FROM applied_log",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((logged, distinct), (events, events));
 }
