@@ -120,7 +120,8 @@ pub async fn read_after<'c>(
 ) -> Result<Vec<FeedEvent>, FeedError> {
     let rows = sqlx::query(
         "SELECT transaction_id::text AS transaction_id_text, global_position, aggregate_id, \
-                sequence, event_type, event_version, payload, metadata, recorded_at \
+                sequence, event_type, event_version, payload::text AS payload_text, \
+                metadata::text AS metadata_text, recorded_at \
          FROM events \
          WHERE aggregate_type = $4 \
            AND (transaction_id, global_position) > ($1::text::xid8, $2) \
@@ -218,15 +219,17 @@ fn decode_position(row: &PgRow) -> Result<FeedPosition, FeedError> {
 fn decode_event(row: &PgRow) -> Result<FeedEvent, FeedError> {
     let case_number: String = row.try_get("aggregate_id")?;
     let sequence: i64 = row.try_get("sequence")?;
-    let payload: serde_json::Value = row.try_get("payload")?;
-    let metadata: serde_json::Value = row.try_get("metadata")?;
+    // Read as text and parsed once: decoding `jsonb` into a `serde_json::Value` first would
+    // build every event twice, which is most of a rebuild's time.
+    let payload: &str = row.try_get("payload_text")?;
+    let metadata: &str = row.try_get("metadata_text")?;
     let undecodable = |source| FeedError::Undecodable {
         case_number: case_number.clone(),
         sequence,
         source,
     };
-    let event = serde_json::from_value(payload).map_err(undecodable)?;
-    let metadata = serde_json::from_value(metadata).map_err(undecodable)?;
+    let event = serde_json::from_str(payload).map_err(undecodable)?;
+    let metadata = serde_json::from_str(metadata).map_err(undecodable)?;
     Ok(FeedEvent {
         position: decode_position(row)?,
         case_number,

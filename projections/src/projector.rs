@@ -1,6 +1,8 @@
 //! The projector runtime: each read model follows the ordered feed from its checkpoint and
 //! applies every event exactly once, in the same transaction that moves the checkpoint.
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use crate::store::{self, TableSet};
 use crate::views::{status_after, QueueItem, QueueKind, SubmissionView};
 
 /// Events applied per transaction by `spawn`.
-pub const BATCH_SIZE: i64 = 100;
+pub const BATCH_SIZE: i64 = 500;
 
 /// The channel the events table notifies on every insert statement.
 const EVENTS_CHANNEL: &str = "events_appended";
@@ -42,15 +44,15 @@ pub trait Projector: Send + Sync {
     /// fills a copy of each and swaps it in.
     fn tables(&self) -> &'static [&'static str];
 
-    /// Folds one event into the read model's copy in `tables` through `conn`, inside the
-    /// transaction that moves that copy's checkpoint, and says what changed. Events arrive
-    /// in feed order, each exactly once unless the read model was reset. An error rolls back
-    /// the whole batch.
+    /// Folds `events`, in feed order, into the read model's copy in `tables` through `conn`,
+    /// inside the transaction that moves that copy's checkpoint past them, and says what
+    /// changed, event by event. Each event arrives exactly once unless the read model was
+    /// reset. An error rolls back the whole batch.
     async fn apply(
         &self,
         conn: &mut PgConnection,
         tables: TableSet,
-        event: &FeedEvent,
+        events: &[FeedEvent],
     ) -> Result<Vec<Change>, sqlx::Error>;
 }
 
@@ -145,7 +147,8 @@ pub async fn run_once(
         });
     };
 
-    let changes = apply_events(&mut tx, projector, TableSet::Live, &events)
+    let changes = projector
+        .apply(&mut tx, TableSet::Live, &events)
         .await
         .map_err(database)?;
     store::save_checkpoint(&mut tx, name, last)
@@ -159,20 +162,6 @@ pub async fn run_once(
         changes,
         position: last,
     })
-}
-
-/// Folds `events` in order into the projector's copy in `tables`; what changed, in order.
-pub(crate) async fn apply_events(
-    conn: &mut PgConnection,
-    projector: &dyn Projector,
-    tables: TableSet,
-    events: &[FeedEvent],
-) -> Result<Vec<Change>, sqlx::Error> {
-    let mut changes = Vec::new();
-    for event in events {
-        changes.extend(projector.apply(conn, tables, event).await?);
-    }
-    Ok(changes)
 }
 
 /// Runs each projector until it has applied every event committed before the call, then
@@ -400,30 +389,53 @@ impl Projector for MySubmissionsProjector {
         &self,
         conn: &mut PgConnection,
         tables: TableSet,
-        event: &FeedEvent,
+        events: &[FeedEvent],
     ) -> Result<Vec<Change>, sqlx::Error> {
-        let view = match store::load_submission(conn, tables, &event.case_number).await? {
-            // Defensive: the checkpoint already keeps an event from being applied twice.
-            Some(view) if event.sequence <= view.last_sequence => return Ok(Vec::new()),
-            Some(mut view) => {
-                view.apply(event.sequence, &event.event);
-                view
+        let cases = distinct_cases(events);
+        let mut views = store::load_submissions(conn, tables, &cases).await?;
+        let mut changes = Vec::with_capacity(events.len());
+        for event in events {
+            if let Some(view) = fold_submission(&mut views, event) {
+                changes.push(Change::SubmissionChanged(view.clone()));
             }
-            None => match SubmissionView::submitted(event.sequence, &event.event) {
-                Some(view) => view,
-                None => {
-                    tracing::warn!(
-                        case_number = %event.case_number,
-                        sequence = event.sequence,
-                        event_type = %event.event_type,
-                        "event for a case never submitted; skipped"
-                    );
-                    return Ok(Vec::new());
-                }
-            },
-        };
-        store::save_submission(conn, tables, &view).await?;
-        Ok(vec![Change::SubmissionChanged(view)])
+        }
+        let changed: Vec<&SubmissionView> = cases
+            .iter()
+            .filter_map(|&case_number| views.get(case_number))
+            .collect();
+        store::save_submissions(conn, tables, &changed).await?;
+        Ok(changes)
+    }
+}
+
+/// Folds `event` into its case's view in `views`; the view after it, or `None` when the
+/// event changes nothing.
+fn fold_submission<'v>(
+    views: &'v mut HashMap<String, SubmissionView>,
+    event: &FeedEvent,
+) -> Option<&'v SubmissionView> {
+    match views.entry(event.case_number.clone()) {
+        Entry::Occupied(entry) => {
+            let view = entry.into_mut();
+            // Defensive: the checkpoint already keeps an event from being applied twice.
+            if event.sequence <= view.last_sequence {
+                return None;
+            }
+            view.apply(event.sequence, &event.event);
+            Some(view)
+        }
+        Entry::Vacant(entry) => match SubmissionView::submitted(event.sequence, &event.event) {
+            Some(view) => Some(entry.insert(view)),
+            None => {
+                tracing::warn!(
+                    case_number = %event.case_number,
+                    sequence = event.sequence,
+                    event_type = %event.event_type,
+                    "event for a case never submitted; skipped"
+                );
+                None
+            }
+        },
     }
 }
 
@@ -446,53 +458,81 @@ impl Projector for QueuesProjector {
         &self,
         conn: &mut PgConnection,
         tables: TableSet,
-        event: &FeedEvent,
+        events: &[FeedEvent],
     ) -> Result<Vec<Change>, sqlx::Error> {
-        let case_number = event.case_number.as_str();
-        let queued = store::queued_items(conn, tables, case_number).await?;
-        let entered_at = event.event.at();
-        let next = match &event.event {
-            ApplicationEvent::ApplicationSubmitted { .. } => {
-                SubmissionView::submitted(event.sequence, &event.event)
-                    .and_then(|view| QueueItem::for_view(&view, entered_at))
-            }
-            // Limitation: a case's queue item is carried from the queue it leaves, so a
-            // case can only enter a queue straight from another one. That holds for every
-            // event today; an event that brings a case back into a queue after it left all
-            // of them (a supplied correction, say) needs the case's details kept elsewhere.
-            other => QueueKind::for_status(status_after(other)).and_then(|kind| {
-                queued
-                    .first()
-                    .map(|item| moved_or_kept(item, kind, entered_at))
-            }),
-        };
-
-        let mut changes = Vec::new();
-        let mut stays = false;
-        for item in queued {
-            if next.as_ref().is_some_and(|next| next.kind == item.kind) {
-                stays = true;
-                continue;
-            }
-            store::remove_queue_item(conn, tables, item.kind, case_number).await?;
-            changes.push(queue_change(
-                item.kind,
-                QueueChange::Removed,
-                case_number,
-                None,
-            ));
+        let cases = distinct_cases(events);
+        let mut queued = store::queued_items(conn, tables, &cases).await?;
+        let mut changes = Vec::with_capacity(events.len());
+        for event in events {
+            changes.extend(move_in_queues(&mut queued, event));
         }
-        if let Some(item) = next {
-            store::put_queue_item(conn, tables, &item).await?;
-            let change = if stays {
-                QueueChange::Updated
-            } else {
-                QueueChange::Added
-            };
-            changes.push(queue_change(item.kind, change, case_number, Some(item)));
-        }
+        let items: Vec<&QueueItem> = queued.values().flatten().collect();
+        store::replace_queue_items(conn, tables, &cases, &items).await?;
         Ok(changes)
     }
+}
+
+/// Moves `event`'s case in `queued` (each case's items, by case number) to where the event
+/// puts it; the queue changes, in order.
+fn move_in_queues(queued: &mut HashMap<String, Vec<QueueItem>>, event: &FeedEvent) -> Vec<Change> {
+    let case_number = event.case_number.as_str();
+    let current = queued.remove(case_number).unwrap_or_default();
+    let entered_at = event.event.at();
+    let next = match &event.event {
+        ApplicationEvent::ApplicationSubmitted { .. } => {
+            SubmissionView::submitted(event.sequence, &event.event)
+                .and_then(|view| QueueItem::for_view(&view, entered_at))
+        }
+        // Limitation: a case's queue item is carried from the queue it leaves, so a case
+        // can only enter a queue straight from another one. That holds for every event
+        // today; an event that brings a case back into a queue after it left all of them
+        // (a supplied correction, say) needs the case's details kept elsewhere.
+        other => QueueKind::for_status(status_after(other)).and_then(|kind| {
+            current
+                .first()
+                .map(|item| moved_or_kept(item, kind, entered_at))
+        }),
+    };
+
+    let mut changes = Vec::new();
+    let mut stays = false;
+    for item in current {
+        if next.as_ref().is_some_and(|next| next.kind == item.kind) {
+            stays = true;
+            continue;
+        }
+        changes.push(queue_change(
+            item.kind,
+            QueueChange::Removed,
+            case_number,
+            None,
+        ));
+    }
+    if let Some(item) = next {
+        let change = if stays {
+            QueueChange::Updated
+        } else {
+            QueueChange::Added
+        };
+        changes.push(queue_change(
+            item.kind,
+            change,
+            case_number,
+            Some(item.clone()),
+        ));
+        queued.insert(case_number.to_owned(), vec![item]);
+    }
+    changes
+}
+
+/// The cases `events` are of, each once, in the order they first appear.
+fn distinct_cases(events: &[FeedEvent]) -> Vec<&str> {
+    let mut seen = HashSet::with_capacity(events.len());
+    events
+        .iter()
+        .map(|event| event.case_number.as_str())
+        .filter(|case_number| seen.insert(*case_number))
+        .collect()
 }
 
 /// The item in the `kind` queue: the same item when the case stays in that queue,

@@ -22,11 +22,11 @@ use sqlx::{Connection, PgConnection, PgPool, Row};
 use tracing::Instrument;
 
 use crate::feed::{self, FeedError, FeedPosition};
-use crate::projector::{apply_events, Projector};
+use crate::projector::Projector;
 use crate::store::{self, TableSet};
 
 /// Events applied per transaction while the copy is filled.
-pub const REBUILD_BATCH_SIZE: i64 = 1000;
+pub const REBUILD_BATCH_SIZE: i64 = 10_000;
 
 /// How long the swap waits for readers to let go of a live table. Readers that arrive while
 /// it waits queue behind it, so it gives up early, rolls back and tries again.
@@ -281,10 +281,6 @@ async fn discard_copy(pool: &PgPool, projector: &dyn Projector) -> Result<(), Re
 
 /// Applies batches to the copy until one comes back short: the copy has reached what the
 /// feed delivers. Returns `applied_before` plus the events applied.
-///
-/// Limitation: events go through `Projector::apply` one at a time, a round trip or two
-/// each, so a rebuild runs at a few thousand events per second: millions of events take
-/// many minutes.
 async fn fill(
     pool: &PgPool,
     projector: &dyn Projector,
@@ -335,7 +331,8 @@ async fn advance_copy(
             position: from,
         });
     };
-    apply_events(conn, projector, TableSet::Rebuild, &events)
+    projector
+        .apply(conn, TableSet::Rebuild, &events)
         .await
         .map_err(database(name))?;
     store::save_checkpoint(conn, &checkpoint, last)

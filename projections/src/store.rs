@@ -2,6 +2,7 @@
 //! query on them. Projectors write through this module; the API reads through it.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -256,6 +257,10 @@ impl Cursor {
 }
 
 // ---- Writes by projectors -------------------------------------------------------------
+//
+// A projector reads what a batch of events touches in one query, folds the batch in memory
+// and writes the outcome back in one statement per table: a batch costs a handful of round
+// trips whatever its size.
 
 /// The stored view of a case in `tables`, if any.
 pub async fn load_submission(
@@ -274,16 +279,45 @@ pub async fn load_submission(
     Ok(view.map(|Json(view)| view))
 }
 
-/// Stores `view` in `tables`, replacing any earlier view of the same case.
-pub async fn save_submission(
+/// The stored views in `tables` of those of `case_numbers` that have one.
+pub async fn load_submissions(
     conn: &mut PgConnection,
     tables: TableSet,
-    view: &SubmissionView,
+    case_numbers: &[&str],
+) -> Result<HashMap<String, SubmissionView>, sqlx::Error> {
+    let sql = format!(
+        "SELECT view FROM {} WHERE case_number = ANY($1)",
+        tables.table(SUBMISSIONS_TABLE)
+    );
+    let views: Vec<Json<SubmissionView>> = sqlx::query_scalar(&sql)
+        .bind(case_numbers)
+        .fetch_all(conn)
+        .await?;
+    Ok(views
+        .into_iter()
+        .map(|Json(view)| (view.case_number.clone(), view))
+        .collect())
+}
+
+/// Stores `views` in `tables`, each replacing any earlier view of its case. No two of them
+/// may be of the same case.
+pub async fn save_submissions(
+    conn: &mut PgConnection,
+    tables: TableSet,
+    views: &[&SubmissionView],
 ) -> Result<(), sqlx::Error> {
+    if views.is_empty() {
+        return Ok(());
+    }
+    let mut columns = SubmissionColumns::with_capacity(views.len());
+    for view in views {
+        columns.push(view).map_err(encode_error)?;
+    }
     let sql = format!(
         "INSERT INTO {} \
              (case_number, applicant_id, status, submitted_at, updated_at, view) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], \
+                              $5::timestamptz[], $6::text[]::jsonb[]) \
          ON CONFLICT (case_number) DO UPDATE SET \
              applicant_id = EXCLUDED.applicant_id, status = EXCLUDED.status, \
              submitted_at = EXCLUDED.submitted_at, updated_at = EXCLUDED.updated_at, \
@@ -291,77 +325,122 @@ pub async fn save_submission(
         tables.table(SUBMISSIONS_TABLE)
     );
     sqlx::query(&sql)
-        .bind(&view.case_number)
-        .bind(&view.applicant_id)
-        .bind(status_code(view.status))
-        .bind(view.submitted_at)
-        .bind(view.updated_at)
-        .bind(Json(view))
+        .bind(columns.case_numbers)
+        .bind(columns.applicant_ids)
+        .bind(columns.statuses)
+        .bind(columns.submitted_at)
+        .bind(columns.updated_at)
+        .bind(columns.views)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// The queue items of a case in `tables`, in every queue (at most one while statuses stay
-/// distinct).
+/// Views as one array per column, for `UNNEST`.
+struct SubmissionColumns<'a> {
+    case_numbers: Vec<&'a str>,
+    applicant_ids: Vec<&'a str>,
+    statuses: Vec<&'static str>,
+    submitted_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+    /// Serialised here rather than bound as JSON values: one array of text is one
+    /// parameter, where sqlx would encode a JSON array element by element.
+    views: Vec<String>,
+}
+
+impl<'a> SubmissionColumns<'a> {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            case_numbers: Vec::with_capacity(capacity),
+            applicant_ids: Vec::with_capacity(capacity),
+            statuses: Vec::with_capacity(capacity),
+            submitted_at: Vec::with_capacity(capacity),
+            updated_at: Vec::with_capacity(capacity),
+            views: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn push(&mut self, view: &'a SubmissionView) -> Result<(), serde_json::Error> {
+        self.views.push(serde_json::to_string(view)?);
+        self.case_numbers.push(&view.case_number);
+        self.applicant_ids.push(&view.applicant_id);
+        self.statuses.push(status_code(view.status));
+        self.submitted_at.push(view.submitted_at);
+        self.updated_at.push(view.updated_at);
+        Ok(())
+    }
+}
+
+/// The queue items in `tables` of each of `case_numbers` that has any, each case's in the
+/// order they entered their queues.
 pub async fn queued_items(
     conn: &mut PgConnection,
     tables: TableSet,
-    case_number: &str,
-) -> Result<Vec<QueueItem>, sqlx::Error> {
+    case_numbers: &[&str],
+) -> Result<HashMap<String, Vec<QueueItem>>, sqlx::Error> {
     let sql = format!(
-        "SELECT item FROM {} WHERE case_number = $1 ORDER BY entered_at, kind",
+        "SELECT item FROM {} WHERE case_number = ANY($1) ORDER BY entered_at, kind",
         tables.table(QUEUE_TABLE)
     );
     let items: Vec<Json<QueueItem>> = sqlx::query_scalar(&sql)
-        .bind(case_number)
+        .bind(case_numbers)
         .fetch_all(conn)
         .await?;
-    Ok(items.into_iter().map(|Json(item)| item).collect())
+    let mut by_case: HashMap<String, Vec<QueueItem>> = HashMap::new();
+    for Json(item) in items {
+        by_case
+            .entry(item.case_number.clone())
+            .or_default()
+            .push(item);
+    }
+    Ok(by_case)
 }
 
-/// Puts `item` in its queue in `tables`; an item already there for the case is replaced.
-pub async fn put_queue_item(
+/// Makes `items` the only queue items in `tables` of the cases in `case_numbers`: every
+/// other item of theirs leaves its queue. Each item must be of one of those cases.
+pub async fn replace_queue_items(
     conn: &mut PgConnection,
     tables: TableSet,
-    item: &QueueItem,
+    case_numbers: &[&str],
+    items: &[&QueueItem],
 ) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO {} (kind, case_number, entered_at, submitted_at, item) \
-         VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (kind, case_number) DO UPDATE SET \
-             entered_at = EXCLUDED.entered_at, submitted_at = EXCLUDED.submitted_at, \
-             item = EXCLUDED.item",
-        tables.table(QUEUE_TABLE)
-    );
-    sqlx::query(&sql)
-        .bind(item.kind.as_str())
-        .bind(&item.case_number)
-        .bind(item.entered_at)
-        .bind(item.submitted_at)
-        .bind(Json(item))
-        .execute(conn)
+    let table = tables.table(QUEUE_TABLE);
+    sqlx::query(&format!("DELETE FROM {table} WHERE case_number = ANY($1)"))
+        .bind(case_numbers)
+        .execute(&mut *conn)
         .await?;
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut kinds = Vec::with_capacity(items.len());
+    let mut cases = Vec::with_capacity(items.len());
+    let mut entered_at = Vec::with_capacity(items.len());
+    let mut submitted_at = Vec::with_capacity(items.len());
+    let mut bodies = Vec::with_capacity(items.len());
+    for item in items {
+        kinds.push(item.kind.as_str());
+        cases.push(item.case_number.as_str());
+        entered_at.push(item.entered_at);
+        submitted_at.push(item.submitted_at);
+        bodies.push(serde_json::to_string(item).map_err(encode_error)?);
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {table} (kind, case_number, entered_at, submitted_at, item) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], \
+                              $5::text[]::jsonb[])"
+    ))
+    .bind(kinds)
+    .bind(cases)
+    .bind(entered_at)
+    .bind(submitted_at)
+    .bind(bodies)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-/// Takes a case out of one queue in `tables`; `false` when it was not there.
-pub async fn remove_queue_item(
-    conn: &mut PgConnection,
-    tables: TableSet,
-    kind: QueueKind,
-    case_number: &str,
-) -> Result<bool, sqlx::Error> {
-    let sql = format!(
-        "DELETE FROM {} WHERE kind = $1 AND case_number = $2",
-        tables.table(QUEUE_TABLE)
-    );
-    let removed = sqlx::query(&sql)
-        .bind(kind.as_str())
-        .bind(case_number)
-        .execute(conn)
-        .await?;
-    Ok(removed.rows_affected() > 0)
+fn encode_error(error: serde_json::Error) -> sqlx::Error {
+    sqlx::Error::Encode(Box::new(error))
 }
 
 /// Empties the live tables named, for a rebuild in place.

@@ -178,7 +178,7 @@ async fn an_event_already_in_the_view_is_not_applied_again() {
         .unwrap()
     {
         let changes = MySubmissionsProjector
-            .apply(&mut conn, store::TableSet::Live, &event)
+            .apply(&mut conn, store::TableSet::Live, &[event])
             .await
             .unwrap();
         assert!(changes.is_empty());
@@ -324,5 +324,80 @@ async fn a_case_refused_at_acceptance_leaves_every_queue() {
     );
     for kind in QueueKind::ALL {
         assert!(queued_cases(&db, kind).await.is_empty());
+    }
+}
+
+/// Every queue's items, in queue order, as `(kind, case number, entered at)`.
+async fn all_queues(db: &TestDb) -> Vec<(QueueKind, String, chrono::DateTime<chrono::Utc>)> {
+    let mut all = Vec::new();
+    for kind in [
+        QueueKind::Acceptance,
+        QueueKind::Approval,
+        QueueKind::Dispatch,
+    ] {
+        let page = store::queue(&db.pool, kind, 100, None).await.unwrap();
+        all.extend(
+            page.edges
+                .into_iter()
+                .map(|(_, item)| (item.kind, item.case_number, item.entered_at)),
+        );
+    }
+    all
+}
+
+#[tokio::test]
+async fn one_batch_holding_whole_case_lives_folds_like_one_event_per_step() {
+    let histories = [
+        vec![
+            submitted(1, "alice", 0, mail()),
+            accepted(60, None),
+            approved(120, "20261100010200001"),
+            shipped(180),
+        ],
+        vec![submitted(2, "bob", 5, window()), accepted(65, None)],
+        vec![
+            submitted(3, "carol", 10, window()),
+            not_accepted(70, "材料不全"),
+        ],
+        vec![submitted(4, "dave", 15, mail())],
+    ];
+    let one_by_one = TestDb::new().await;
+    let batched = TestDb::new().await;
+    for db in [&one_by_one, &batched] {
+        for (n, events) in (1..).zip(&histories) {
+            append_case(&db.pool, n, events).await;
+        }
+    }
+
+    let mut stepped_changes = Vec::new();
+    for projector in [&MySubmissionsProjector as &dyn Projector, &QueuesProjector] {
+        loop {
+            let step = run_once(&one_by_one.pool, projector, 1).await.unwrap();
+            if step.applied == 0 {
+                break;
+            }
+            stepped_changes.extend(step.changes);
+        }
+    }
+    let mut batched_changes = Vec::new();
+    for projector in [&MySubmissionsProjector as &dyn Projector, &QueuesProjector] {
+        let step = run_once(&batched.pool, projector, 100).await.unwrap();
+        assert_eq!(step.applied, 9, "every event in one batch");
+        batched_changes.extend(step.changes);
+    }
+
+    assert_eq!(batched_changes, stepped_changes);
+    assert_eq!(all_queues(&batched).await, all_queues(&one_by_one).await);
+    assert_eq!(all_queues(&batched).await.len(), 2, "cases 2 and 4 wait");
+    for n in 1..=4 {
+        let case = case_number(n);
+        assert_eq!(
+            store::submission(&batched.pool, case.as_str())
+                .await
+                .unwrap(),
+            store::submission(&one_by_one.pool, case.as_str())
+                .await
+                .unwrap(),
+        );
     }
 }

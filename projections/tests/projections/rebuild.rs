@@ -187,17 +187,19 @@ impl Projector for AppliedLog {
         &self,
         conn: &mut PgConnection,
         tables: TableSet,
-        event: &FeedEvent,
+        events: &[FeedEvent],
     ) -> Result<Vec<Change>, sqlx::Error> {
         let insert = format!(
             "INSERT INTO {} (case_number, sequence) VALUES ($1, $2)",
             tables.table("applied_log")
         );
-        sqlx::query(&insert)
-            .bind(&event.case_number)
-            .bind(event.sequence)
-            .execute(conn)
-            .await?;
+        for event in events {
+            sqlx::query(&insert)
+                .bind(&event.case_number)
+                .bind(event.sequence)
+                .execute(&mut *conn)
+                .await?;
+        }
         Ok(Vec::new())
     }
 }
@@ -397,14 +399,14 @@ impl Projector for Gated {
         &self,
         conn: &mut PgConnection,
         tables: TableSet,
-        event: &FeedEvent,
+        events: &[FeedEvent],
     ) -> Result<Vec<Change>, sqlx::Error> {
         if tables == TableSet::Rebuild && self.stopped.fetch_add(1, Ordering::SeqCst) == 0 {
             self.reached.notify_one();
             let mut open = self.open.subscribe();
             open.wait_for(|open| *open).await.unwrap();
         }
-        MySubmissionsProjector.apply(conn, tables, event).await
+        MySubmissionsProjector.apply(conn, tables, events).await
     }
 }
 

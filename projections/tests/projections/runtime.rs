@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, watch};
 use crate::support::{accepted, append_case, append_from, case_number, submitted, window, TestDb};
 
 /// `MySubmissionsProjector` that also logs every event it is handed, in the same
-/// transaction, and fails on its `fail_on_call`-th call (never when 0).
+/// transaction, and fails right after the `fail_on_call`-th event it folds (never when 0).
 struct Flaky {
     calls: AtomicUsize,
     fail_on_call: AtomicUsize,
@@ -64,17 +64,24 @@ impl Projector for Flaky {
         &self,
         conn: &mut PgConnection,
         tables: TableSet,
-        event: &FeedEvent,
+        events: &[FeedEvent],
     ) -> Result<Vec<Change>, sqlx::Error> {
-        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        sqlx::query("INSERT INTO applied_log (case_number, sequence) VALUES ($1, $2)")
-            .bind(&event.case_number)
-            .bind(event.sequence)
-            .execute(&mut *conn)
-            .await?;
-        let changes = MySubmissionsProjector.apply(conn, tables, event).await?;
-        if call == self.fail_on_call.load(Ordering::SeqCst) {
-            return Err(sqlx::Error::Protocol("injected failure".to_owned()));
+        let mut changes = Vec::new();
+        for event in events {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            sqlx::query("INSERT INTO applied_log (case_number, sequence) VALUES ($1, $2)")
+                .bind(&event.case_number)
+                .bind(event.sequence)
+                .execute(&mut *conn)
+                .await?;
+            changes.extend(
+                MySubmissionsProjector
+                    .apply(conn, tables, std::slice::from_ref(event))
+                    .await?,
+            );
+            if call == self.fail_on_call.load(Ordering::SeqCst) {
+                return Err(sqlx::Error::Protocol("injected failure".to_owned()));
+            }
         }
         Ok(changes)
     }
