@@ -15,8 +15,11 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .context("DATABASE_URL is not a PostgreSQL URL")?
-        // A transaction left open holds the ordered feed back for every reader; end it.
-        .options([("idle_in_transaction_session_timeout", "60s")]);
+        // A transaction left open holds the ordered feed back for every reader, and one of a
+        // projector keeps its checkpoint locked. Every transaction here is a few statements
+        // long, so ten idle seconds mean the client is gone (a host that vanished without
+        // closing its connections) or stuck: end it, and another process takes over.
+        .options([("idle_in_transaction_session_timeout", "10s")]);
     create_database_if_missing(&options).await?;
     PgPoolOptions::new()
         .max_connections(32)

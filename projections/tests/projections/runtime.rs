@@ -315,3 +315,61 @@ async fn a_spawned_projector_retries_after_a_failure_and_stops_on_shutdown() {
         .expect("the projector did not stop")
         .unwrap();
 }
+
+#[tokio::test]
+async fn when_the_session_holding_a_projector_dies_mid_batch_another_runner_takes_over_at_once() {
+    let db = TestDb::new().await;
+    append_case(&db.pool, 1, &[submitted(1, "alice", 0, window())]).await;
+    store::ensure_checkpoint(&mut db.connect().await, "my_submissions")
+        .await
+        .unwrap();
+
+    // Another process's runner, stopped in the middle of a batch: it holds the checkpoint.
+    let mut holder = db.connect().await;
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    store::lock_checkpoint(&mut holder, "my_submissions")
+        .await
+        .unwrap();
+    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+
+    let (stop, shutdown) = watch::channel(false);
+    let task = spawn(
+        db.pool.clone(),
+        vec![Arc::new(MySubmissionsProjector)],
+        shutdown,
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        checkpoint(&db.pool, "my_submissions").await.unwrap(),
+        FeedPosition::ZERO,
+        "the runner must wait while another holds the checkpoint"
+    );
+
+    // The holder's process dies: PostgreSQL ends its session and its transaction.
+    let started = std::time::Instant::now();
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(holder_pid)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while checkpoint(&db.pool, "my_submissions").await.unwrap() == FeedPosition::ZERO {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the waiting runner did not take over within 5 s");
+    eprintln!(
+        "took over {} ms after the holder died",
+        started.elapsed().as_millis()
+    );
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the projector did not stop")
+        .unwrap();
+}
