@@ -138,6 +138,27 @@ pub async fn read_after<'c>(
     rows.iter().map(decode_event).collect()
 }
 
+/// Whether events after `after` have committed that the feed does not deliver yet, because
+/// a transaction older than theirs is still running. Such a transaction may end without any
+/// notification (a projector's write, say), so a reader that sees this looks again soon.
+pub async fn held_back_after<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    after: FeedPosition,
+) -> Result<bool, FeedError> {
+    let held_back = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events \
+             WHERE aggregate_type = $3 \
+               AND (transaction_id, global_position) > ($1::text::xid8, $2) \
+               AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot()))",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .bind(AGGREGATE_TYPE)
+    .fetch_one(conn)
+    .await?;
+    Ok(held_back)
+}
+
 /// The position of the newest event the feed would deliver now, or `ZERO` when there is
 /// none. The distance from a projector's checkpoint to this is its lag.
 pub async fn head_position<'c>(conn: impl sqlx::PgExecutor<'c>) -> Result<FeedPosition, FeedError> {

@@ -197,6 +197,7 @@ pub async fn follow(
         let listener = tokio::spawn(projector::listen(pool.clone(), wake));
         let mut position = start;
         let mut backoff = Duration::from_millis(200);
+        let mut held_back_wait = projector::FIRST_HELD_BACK_WAIT;
         while !*shutdown.borrow() {
             woken.borrow_and_update();
             match updates_after(&pool, position, None).await {
@@ -208,10 +209,28 @@ pub async fn follow(
                     position = last;
                     published_tx.send_replace(position);
                     backoff = Duration::from_millis(200);
+                    held_back_wait = projector::FIRST_HELD_BACK_WAIT;
                     continue;
                 }
                 Ok(_) => {
-                    if projector::wait_for_events(&mut woken, &mut shutdown).await {
+                    // Events held back by a transaction that ends without notifying (a
+                    // projector's write) would otherwise wait for the next poll. A failed
+                    // check falls back to that; the next read reports the failure.
+                    let stop = if feed::held_back_after(&pool, position)
+                        .await
+                        .unwrap_or(false)
+                    {
+                        projector::wait_while_held_back(
+                            &mut held_back_wait,
+                            &mut woken,
+                            &mut shutdown,
+                        )
+                        .await
+                    } else {
+                        held_back_wait = projector::FIRST_HELD_BACK_WAIT;
+                        projector::wait_for_events(&mut woken, &mut shutdown).await
+                    };
+                    if stop {
                         break;
                     }
                 }

@@ -27,6 +27,11 @@ const EVENTS_CHANNEL: &str = "events_appended";
 /// events held back by an unrelated long transaction, and missed notifications.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How soon a follower looks again at events held back by a running transaction, doubling
+/// up to `POLL_INTERVAL` while they stay held back. Most such transactions are another
+/// step's short write, over within milliseconds.
+pub(crate) const FIRST_HELD_BACK_WAIT: Duration = Duration::from_millis(2);
+
 /// How often `catch_up` looks again while older transactions hold events back.
 const HELD_BACK_RETRY: Duration = Duration::from_millis(20);
 
@@ -107,6 +112,10 @@ pub struct StepOutcome {
     pub changes: Vec<Change>,
     /// The checkpoint after the step.
     pub position: FeedPosition,
+    /// Nothing was applied, yet events after the checkpoint have committed: a transaction
+    /// still running holds them back. It may end without a notification, so look again
+    /// soon rather than waiting for one.
+    pub held_back: bool,
 }
 
 /// Applies up to `batch_size` events after the projector's checkpoint and moves the
@@ -126,24 +135,26 @@ pub async fn run_once(
     let mut tx = pool.begin().await.map_err(database)?;
 
     // Lock the checkpoint: other runners of this projector wait here.
-    store::ensure_checkpoint(&mut tx, name)
-        .await
-        .map_err(database)?;
     let from = store::lock_checkpoint(&mut tx, name)
         .await
         .map_err(database)?;
 
+    let feed_error = |source| ProjectorError::Feed {
+        projector: name,
+        source,
+    };
     let events = feed::read_after(&mut *tx, from, batch_size)
         .await
-        .map_err(|source| ProjectorError::Feed {
-            projector: name,
-            source,
-        })?;
+        .map_err(feed_error)?;
     let Some(last) = events.last().map(|event| event.position) else {
+        let held_back = feed::held_back_after(&mut *tx, from)
+            .await
+            .map_err(feed_error)?;
         return Ok(StepOutcome {
             applied: 0,
             changes: Vec::new(),
             position: from,
+            held_back,
         });
     };
 
@@ -161,6 +172,7 @@ pub async fn run_once(
         applied: events.len(),
         changes,
         position: last,
+        held_back: false,
     })
 }
 
@@ -204,9 +216,6 @@ pub async fn reset(pool: &PgPool, projector: &dyn Projector) -> Result<(), Proje
         source,
     };
     let mut tx = pool.begin().await.map_err(database)?;
-    store::ensure_checkpoint(&mut tx, name)
-        .await
-        .map_err(database)?;
     store::lock_checkpoint(&mut tx, name)
         .await
         .map_err(database)?;
@@ -272,17 +281,24 @@ async fn follow(
 ) {
     let name = projector.name();
     let mut backoff = MIN_BACKOFF;
+    let mut held_back_wait = FIRST_HELD_BACK_WAIT;
     while !*shutdown.borrow() {
         // Any notification from here on ends the next wait early.
         woken.borrow_and_update();
         let stop = match run_once(&pool, projector.as_ref(), BATCH_SIZE).await {
             Ok(outcome) if outcome.applied > 0 => {
                 backoff = MIN_BACKOFF;
+                held_back_wait = FIRST_HELD_BACK_WAIT;
                 continue;
             }
-            Ok(_) => {
+            Ok(outcome) => {
                 backoff = MIN_BACKOFF;
-                wait_for_events(&mut woken, &mut shutdown).await
+                if outcome.held_back {
+                    wait_while_held_back(&mut held_back_wait, &mut woken, &mut shutdown).await
+                } else {
+                    held_back_wait = FIRST_HELD_BACK_WAIT;
+                    wait_for_events(&mut woken, &mut shutdown).await
+                }
             }
             Err(error) => {
                 tracing::error!(
@@ -315,6 +331,22 @@ pub(crate) async fn wait_for_events(
             Err(_) => pause(POLL_INTERVAL, shutdown).await,
         },
         () = tokio::time::sleep(POLL_INTERVAL) => false,
+        stopped = shutdown.changed() => stopped.is_err(),
+    }
+}
+
+/// Waits `wait`, a notification or a shutdown signal, then doubles `wait` up to the poll
+/// interval. `true` when the shutdown sender is gone.
+pub(crate) async fn wait_while_held_back(
+    wait: &mut Duration,
+    woken: &mut watch::Receiver<()>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let duration = *wait;
+    *wait = (*wait * 2).min(POLL_INTERVAL);
+    tokio::select! {
+        _ = woken.changed() => false,
+        () = tokio::time::sleep(duration) => false,
         stopped = shutdown.changed() => stopped.is_err(),
     }
 }

@@ -3,8 +3,8 @@
 //! copy takes the live tables' place in one transaction.
 //!
 //! Why no event is lost or applied twice: the copy moves with a checkpoint of its own
-//! (`<name>@rebuild`) in the same transactions, as a live read model does. The swap locks the
-//! live checkpoint row, which every step of the live projector locks first, so the live
+//! (`<name>@rebuild`) in the same transactions, as a live read model does. The swap takes the
+//! live checkpoint's lock, which every step of the live projector takes first, so the live
 //! projector (in every process) stands still while the copy is brought up to the live
 //! checkpoint, the tables change places and the checkpoint takes the copy's position. The live
 //! projector then carries on from there, on the new tables.
@@ -380,10 +380,7 @@ async fn try_swap(
     let copy_checkpoint = TableSet::Rebuild.checkpoint(name);
     let mut tx = pool.begin().await.map_err(database(name))?;
 
-    // Every step of the live projector, in any process, locks this row first: it waits here.
-    store::ensure_checkpoint(&mut tx, name)
-        .await
-        .map_err(database(name))?;
+    // Every step of the live projector, in any process, takes this lock first: it waits here.
     let live = store::lock_checkpoint(&mut tx, name)
         .await
         .map_err(database(name))?;

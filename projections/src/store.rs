@@ -470,20 +470,27 @@ pub async fn ensure_checkpoint(conn: &mut PgConnection, name: &str) -> Result<()
     Ok(())
 }
 
-/// Reads the projector's checkpoint and locks it until the transaction ends, so one runner
-/// at a time advances it. The checkpoint must exist (`ensure_checkpoint`).
+/// The first key of a projector's advisory lock (arbitrary, fixed); the second is the hashed
+/// checkpoint name.
+const PROJECTOR_LOCK_CLASS: i32 = 0x5052_4f4a;
+
+/// Takes the projector's lock until the transaction ends, then reads its checkpoint (`ZERO`
+/// when it has none yet), so one runner at a time, in any process, advances it.
+///
+/// An advisory lock rather than a row lock: `SELECT … FOR UPDATE` gives the transaction an
+/// id at once, and a transaction id held while a batch is read and folded holds the ordered
+/// feed back for every reader in the cluster. Under this lock a step takes an id only when
+/// it writes, at its end.
 pub async fn lock_checkpoint(
     conn: &mut PgConnection,
     name: &str,
 ) -> Result<FeedPosition, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT transaction_id::text AS transaction_id, global_position \
-         FROM projector_checkpoints WHERE name = $1 FOR UPDATE",
-    )
-    .bind(name)
-    .fetch_one(conn)
-    .await?;
-    decode_checkpoint(&row)
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(PROJECTOR_LOCK_CLASS)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    checkpoint(conn, name).await
 }
 
 /// Moves the projector's checkpoint to `position`.
@@ -493,9 +500,10 @@ pub async fn save_checkpoint(
     position: FeedPosition,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE projector_checkpoints \
-         SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now() \
-         WHERE name = $1",
+        "INSERT INTO projector_checkpoints (name, transaction_id, global_position) \
+         VALUES ($1, $2::text::xid8, $3) \
+         ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, \
+             global_position = EXCLUDED.global_position, updated_at = now()",
     )
     .bind(name)
     .bind(position.transaction_id.to_string())

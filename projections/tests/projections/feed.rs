@@ -33,6 +33,12 @@ async fn the_feed_holds_back_a_later_commit_until_an_earlier_open_transaction_co
         feed::head_position(&db.pool).await.unwrap(),
         FeedPosition::ZERO
     );
+    assert!(
+        feed::held_back_after(&db.pool, FeedPosition::ZERO)
+            .await
+            .unwrap(),
+        "the later commit is held back, and a reader must be told so"
+    );
 
     early_tx.commit().await.unwrap();
     settle(&db.pool).await;
@@ -46,6 +52,9 @@ async fn the_feed_holds_back_a_later_commit_until_an_earlier_open_transaction_co
         feed::head_position(&db.pool).await.unwrap(),
         delivered[1].position
     );
+    assert!(!feed::held_back_after(&db.pool, delivered[1].position)
+        .await
+        .unwrap());
 }
 
 #[tokio::test]
