@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -90,20 +91,61 @@ impl OpenCases for PgOpenCases {
 }
 
 /// Case numbers from the `case_number_seq` sequence, permuted with the secret key.
-#[derive(Debug, Clone)]
+///
+/// Values are drawn from the sequence `CASE_NUMBER_BLOCK` at a time and handed out from
+/// memory, which saves a round trip on almost every submission. The values a process holds
+/// when it stops are never used: harmless, since the permutation hides the gaps (lost races
+/// leave gaps too).
+#[derive(Debug)]
 pub struct PgCaseNumbers {
-    pub pool: PgPool,
-    pub cipher: CaseNumberCipher,
+    pool: PgPool,
+    cipher: CaseNumberCipher,
+    /// Drawn and not yet handed out, next last.
+    reserved: Mutex<Vec<u64>>,
+}
+
+/// Sequence values drawn per round trip.
+const CASE_NUMBER_BLOCK: i64 = 32;
+
+impl PgCaseNumbers {
+    pub fn new(pool: PgPool, cipher: CaseNumberCipher) -> Self {
+        Self {
+            pool,
+            cipher,
+            reserved: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take_reserved(&self) -> Option<u64> {
+        self.reserved.lock().ok()?.pop()
+    }
 }
 
 #[async_trait]
 impl CaseNumbers for PgCaseNumbers {
     async fn next_case_number(&self) -> Result<CaseNumber, PortError> {
-        let (value,): (i64,) = sqlx::query_as("SELECT nextval('case_number_seq')")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(port_error)?;
-        let value = u64::try_from(value).map_err(|e| PortError(e.to_string()))?;
+        if let Some(value) = self.take_reserved() {
+            return Ok(self.cipher.case_number(value));
+        }
+        let drawn: Vec<i64> =
+            sqlx::query_scalar("SELECT nextval('case_number_seq') FROM generate_series(1, $1)")
+                .bind(CASE_NUMBER_BLOCK)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(port_error)?;
+        let mut drawn = drawn
+            .into_iter()
+            .map(|value| u64::try_from(value).map_err(|e| PortError(e.to_string())))
+            .collect::<Result<Vec<u64>, _>>()?;
+        // Hand out the smallest first: keep it for this call, reserve the rest.
+        drawn.sort_unstable_by(|a, b| b.cmp(a));
+        let value = drawn
+            .pop()
+            .ok_or_else(|| PortError("the case-number sequence returned nothing".to_owned()))?;
+        if let Ok(mut reserved) = self.reserved.lock() {
+            reserved.extend(drawn);
+            reserved.sort_unstable_by(|a, b| b.cmp(a));
+        }
         Ok(self.cipher.case_number(value))
     }
 }

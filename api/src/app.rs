@@ -21,6 +21,7 @@ use crate::database;
 use crate::graphql::{build_schema, Services};
 use crate::http::{router, HttpState};
 use crate::materials::{open_object_store, MaterialStore, UploadLimits};
+use crate::repository;
 use crate::settings::Settings;
 
 /// How long a stopping service waits for open connections (a client still sending its
@@ -59,7 +60,7 @@ impl Application {
             rules: Default::default(),
             authority_code: settings.certifying_authority_code.clone(),
         };
-        let cqrs = postgres_es::postgres_cqrs(pool.clone(), Vec::new(), services);
+        let cqrs = repository::case_cqrs(pool.clone(), services);
 
         let objects = open_object_store(&settings.materials_url)?;
         let limits = UploadLimits {
@@ -67,10 +68,10 @@ impl Application {
             max_document_bytes: settings.max_document_bytes,
         };
         let materials = Arc::new(MaterialStore::new(objects, pool.clone(), limits));
-        let case_numbers = Arc::new(PgCaseNumbers {
-            pool: pool.clone(),
-            cipher: CaseNumberCipher::new(settings.case_number_key()?),
-        });
+        let case_numbers = Arc::new(PgCaseNumbers::new(
+            pool.clone(),
+            CaseNumberCipher::new(settings.case_number_key()?),
+        ));
         let cases = Arc::new(Cases::new(
             cqrs,
             pool.clone(),

@@ -9,16 +9,16 @@ use cqrs_es::AggregateError;
 use domain::commands::{ApplicationForm, VerifiedIdentity};
 use domain::ports::CaseNumbers;
 use domain::values::Actor;
-use domain::{Application, ApplicationCommand, CaseNumber, Reason};
-use postgres_es::PostgresCqrs;
+use domain::{ApplicationCommand, CaseNumber, Reason};
 use projections::{FeedPosition, SubmissionView};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::event_store;
+use crate::event_store::{self, StoredEvent};
 use crate::materials::MaterialStore;
+use crate::repository::{self, CaseCqrs};
 
 /// Who asked, and how the request is traced.
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ pub struct CaseState {
 
 /// Runs commands on cases.
 pub struct Cases {
-    cqrs: PostgresCqrs<Application>,
+    cqrs: CaseCqrs,
     pool: PgPool,
     case_numbers: Arc<dyn CaseNumbers>,
     materials: Arc<MaterialStore>,
@@ -54,7 +54,7 @@ pub struct Cases {
 
 impl Cases {
     pub fn new(
-        cqrs: PostgresCqrs<Application>,
+        cqrs: CaseCqrs,
         pool: PgPool,
         case_numbers: Arc<dyn CaseNumbers>,
         materials: Arc<MaterialStore>,
@@ -75,10 +75,6 @@ impl Cases {
         context: CommandContext,
     ) -> Result<CaseState, ApiError> {
         let command_id = submission_command_id(&context.actor.id, &submission.idempotency_key);
-        if let Some(case_number) = event_store::processed_command(&self.pool, &command_id).await? {
-            return self.current_view(&case_number).await;
-        }
-
         let uploads = self
             .materials
             .resolve(&context.actor.id, &submission.material_ids)
@@ -95,38 +91,31 @@ impl Cases {
             uploads,
         };
 
-        // A lost race means either a copy of this submission won (answer with its case) or
-        // another case of the same person opened meanwhile: running the command once more
-        // lets the aggregate say which rule applies. A copy that committed before this one
-        // was checked shows up as the person's open case instead of as a conflict.
-        let first = self
+        let refusal = match self
             .execute(&case_number, command.clone(), &command_id, &context)
-            .await;
-        let outcome = match first {
-            Err(
-                error @ (ApiError::Conflict { .. }
-                | ApiError::RuleViolation {
-                    reason: Reason::OpenCaseExists,
-                    ..
-                }),
-            ) => {
-                if let Some(winner) =
-                    event_store::processed_command(&self.pool, &command_id).await?
-                {
-                    return self.current_view(&winner).await;
-                }
-                match error {
-                    ApiError::Conflict { .. } => {
-                        self.execute(&case_number, command, &command_id, &context)
-                            .await
-                    }
-                    refused => Err(refused),
-                }
-            }
-            other => other,
+            .await
+        {
+            Ok(stored) => return self.state_after(case_number.as_str(), None, stored).await,
+            Err(refusal) => refusal,
         };
-        outcome?;
-        self.current_view(case_number.as_str()).await
+        // A repeat of a submission already stored is refused (its command id is taken, or
+        // its applicant now has an open case, or its identity check has expired since):
+        // answer with the case the first one opened. Looked up only now, so a first
+        // submission costs no extra round trip.
+        if let Some(first) = event_store::processed_command(&self.pool, &command_id).await? {
+            return self.current_view(&first).await;
+        }
+        match refusal {
+            // Another case of the same person committed meanwhile: running the command once
+            // more lets the aggregate say which rule applies.
+            ApiError::Conflict { .. } => {
+                let stored = self
+                    .execute(&case_number, command, &command_id, &context)
+                    .await?;
+                self.state_after(case_number.as_str(), None, stored).await
+            }
+            refused => Err(refused),
+        }
     }
 
     /// Runs a decision (accept, reject, approve, deny, ship, record collection) on a case.
@@ -144,9 +133,42 @@ impl Cases {
             ));
         }
         let command_id = uuid::Uuid::new_v4().to_string();
-        self.execute(&case_number, command, &command_id, &context)
+        let stored = self
+            .execute(&case_number, command, &command_id, &context)
             .await?;
-        self.current_view(case_number.as_str()).await
+        self.state_after(case_number.as_str(), Some(current), stored)
+            .await
+    }
+
+    /// The case after a command stored `stored`: `before` (the case as read before the
+    /// command) with `stored` folded in when the two join up, else read back. A submission
+    /// has no `before`.
+    async fn state_after(
+        &self,
+        case_number: &str,
+        before: Option<CaseState>,
+        stored: Vec<StoredEvent>,
+    ) -> Result<CaseState, ApiError> {
+        let Some(position) = stored.last().map(|event| event.position) else {
+            return self.current_view(case_number).await;
+        };
+        let view = match before {
+            None => fold_view(&stored),
+            // Another command may have landed between the read and this one.
+            Some(CaseState { mut view, .. })
+                if stored.first().map(|event| event.sequence) == Some(view.last_sequence + 1) =>
+            {
+                for event in &stored {
+                    view.apply(event.sequence, &event.event);
+                }
+                Some(view)
+            }
+            Some(_) => None,
+        };
+        match view {
+            Some(view) => Ok(CaseState { view, position }),
+            None => self.current_view(case_number).await,
+        }
     }
 
     async fn execute(
@@ -155,7 +177,7 @@ impl Cases {
         command: ApplicationCommand,
         command_id: &str,
         context: &CommandContext,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<StoredEvent>, ApiError> {
         let name = command.name();
         let span = tracing::info_span!(
             "case.command",
@@ -174,11 +196,12 @@ impl Cases {
             ("correlation_id".to_owned(), context.correlation_id.clone()),
         ]);
         let started = std::time::Instant::now();
-        let result = self
-            .cqrs
-            .execute_with_metadata(case_number.as_str(), command, metadata)
-            .instrument(span.clone())
-            .await;
+        let (result, stored) = repository::with_receipt(
+            self.cqrs
+                .execute_with_metadata(case_number.as_str(), command, metadata)
+                .instrument(span.clone()),
+        )
+        .await;
         let outcome = outcome_label(&result);
         metrics::counter!("commands_total", "command" => name, "outcome" => outcome).increment(1);
         metrics::histogram!("command_duration_seconds", "command" => name)
@@ -190,7 +213,7 @@ impl Cases {
                     duration_ms = started.elapsed().as_millis() as u64,
                     "command applied"
                 );
-                Ok(())
+                Ok(stored)
             }
             Err(AggregateError::UserError(refusal)) => {
                 tracing::warn!(reason = ?refusal.reason(), "command refused");

@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod http;
 pub mod materials;
 pub mod progress;
+pub mod repository;
 pub mod settings;
 pub mod telemetry;
 

@@ -17,7 +17,6 @@ use domain::values::{
     Actor, IdentityCategory, Material, MaterialKind, MaterialSource, QualificationLevel, Role,
 };
 use domain::{ApplicationCommand, CaseNumber, CaseNumberCipher};
-use postgres_es::PostgresCqrs;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -56,15 +55,11 @@ pub async fn generate(
         rules: Default::default(),
         authority_code: "108".to_owned(),
     };
-    let cqrs = Arc::new(postgres_es::postgres_cqrs(
+    let cqrs = Arc::new(api::repository::case_cqrs(pool.clone(), services));
+    let case_numbers = Arc::new(PgCaseNumbers::new(
         pool.clone(),
-        Vec::new(),
-        services,
+        CaseNumberCipher::new(0x6265_6e63_685f_6b65),
     ));
-    let case_numbers = Arc::new(PgCaseNumbers {
-        pool: pool.clone(),
-        cipher: CaseNumberCipher::new(0x6265_6e63_685f_6b65),
-    });
     let stored = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = JoinSet::new();
@@ -202,7 +197,7 @@ fn submission(person: &Person, mail: bool, case_number: CaseNumber) -> Applicati
 
 /// Runs one command with the metadata the service records on every event.
 async fn execute(
-    cqrs: &PostgresCqrs<domain::Application>,
+    cqrs: &api::repository::CaseCqrs,
     case_number: &str,
     command: ApplicationCommand,
     actor: Actor,

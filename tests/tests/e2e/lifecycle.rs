@@ -396,3 +396,40 @@ async fn my_submissions_refuses_a_cursor_it_never_issued() -> anyhow::Result<()>
     assert_eq!(response.error_field().as_deref(), Some("after"));
     Ok(())
 }
+
+#[tokio::test]
+async fn each_mutation_answers_with_the_case_exactly_as_it_reads_back_afterwards(
+) -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let token = applicant_token(&ZHANG_SAN);
+    let materials = app.upload_required(&token, false).await?;
+    let extra = mail_delivery(beijing_mail_address());
+    let submitted = app.submit(&ZHANG_SAN, &token, &materials, extra).await?;
+    let answered = submitted.data("/submitApplication/submission")?;
+    let case = submitted.data_str("/submitApplication/submission/caseNumber")?;
+    assert_eq!(answered, app.submission(&token, &case).await?);
+
+    let auditor = staff_token("auditor");
+    let steps = [
+        ("clerk", "acceptApplication", json!({ "caseNumber": case })),
+        (
+            "approver",
+            "approveApplication",
+            json!({ "caseNumber": case }),
+        ),
+        (
+            "dispatcher",
+            "shipCertificate",
+            json!({ "caseNumber": case, "carrier": "EMS", "trackingNumber": "1234567890" }),
+        ),
+    ];
+    for (role, mutation, input) in steps {
+        let answered = app.decide_ok(role, mutation, input).await?;
+        assert_eq!(
+            answered,
+            app.submission(&auditor, &case).await?,
+            "{mutation} answered with the case as it reads back"
+        );
+    }
+    Ok(())
+}
