@@ -252,6 +252,12 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
     execute(&state, &headers, authentication, request).await
 }
 
+/// Each subscription connection's read and write buffer.
+const WS_BUFFER_BYTES: usize = 4 * 1024;
+
+/// The largest message a subscriber may send (a `subscribe` carries its query document).
+const WS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
 /// Subscriptions: `graphql-transport-ws` (and legacy `graphql-ws`); the token travels in
 /// `connection_init` as `{"Authorization": "Bearer …"}`. Closed with 1001 on shutdown.
 async fn graphql_ws(
@@ -263,6 +269,13 @@ async fn graphql_ws(
     let correlation = correlation_id(&headers);
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        // tungstenite's defaults (128 KiB buffers each way, 64 MiB messages) suit bulk
+        // transfer; a subscriber sends a few small messages and receives small updates, and
+        // a thousand of them would hold 256 MB of buffers.
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES)
+        .max_message_size(WS_MAX_MESSAGE_BYTES)
+        .max_frame_size(WS_MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let (mut sink, stream) = socket.split();
             let mut shutdown = state.shutdown.clone();

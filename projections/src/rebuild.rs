@@ -109,6 +109,16 @@ pub enum RebuildError {
         table: &'static str,
         detail: String,
     },
+    /// The copy's checkpoint moved while this rebuild filled it: something wrote the copy
+    /// without holding the rebuild lock.
+    #[error(
+        "rebuild of {projector}: the copy moved to {found} while it was filled from {expected}"
+    )]
+    CopyMoved {
+        projector: &'static str,
+        expected: FeedPosition,
+        found: FeedPosition,
+    },
     /// The live checkpoint is past every event the feed delivers: it was set by hand.
     #[error("rebuild of {projector}: the live checkpoint {live} is past the feed's end {end}")]
     CheckpointPastFeed {
@@ -281,6 +291,11 @@ async fn discard_copy(pool: &PgPool, projector: &dyn Projector) -> Result<(), Re
 
 /// Applies batches to the copy until one comes back short: the copy has reached what the
 /// feed delivers. Returns `applied_before` plus the events applied.
+///
+/// Reads the next batch from the feed on another connection while the current one is folded
+/// and written: the database and this process then work at the same time instead of in
+/// turn. The read is a plain query after the current batch's last position, so it needs
+/// nothing of the current batch's transaction.
 async fn fill(
     pool: &PgPool,
     projector: &dyn Projector,
@@ -288,17 +303,74 @@ async fn fill(
     applied_before: u64,
 ) -> Result<u64, RebuildError> {
     let name = projector.name();
+    let checkpoint = TableSet::Rebuild.checkpoint(name);
     let mut applied = applied_before;
+    let mut from = store::checkpoint(pool, &checkpoint)
+        .await
+        .map_err(database(name))?;
+    let mut events = feed::read_after(pool, from, REBUILD_BATCH_SIZE)
+        .await
+        .map_err(feed_error(name))?;
     loop {
-        let mut tx = pool.begin().await.map_err(database(name))?;
-        let step = advance_copy(&mut tx, projector, None).await?;
-        tx.commit().await.map_err(database(name))?;
-        applied += step.applied;
+        let Some(last) = events.last().map(|event| event.position) else {
+            return Ok(applied);
+        };
+        let full = events.len() >= usize::try_from(REBUILD_BATCH_SIZE).unwrap_or(usize::MAX);
+        let prefetch = async {
+            if full {
+                feed::read_after(pool, last, REBUILD_BATCH_SIZE).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let (written, next) = tokio::join!(
+            write_batch(pool, projector, &checkpoint, from, &events),
+            prefetch
+        );
+        written?;
+        applied += u64::try_from(events.len()).unwrap_or(u64::MAX);
         progress.advanced(name, applied);
-        if step.applied < REBUILD_BATCH_SIZE.unsigned_abs() {
+        if !full {
             return Ok(applied);
         }
+        from = last;
+        events = next.map_err(feed_error(name))?;
     }
+}
+
+/// Folds `events`, which follow `from`, into the copy and moves the copy's checkpoint past
+/// them, in one transaction.
+async fn write_batch(
+    pool: &PgPool,
+    projector: &dyn Projector,
+    checkpoint: &str,
+    from: FeedPosition,
+    events: &[crate::feed::FeedEvent],
+) -> Result<(), RebuildError> {
+    let name = projector.name();
+    let Some(last) = events.last().map(|event| event.position) else {
+        return Ok(());
+    };
+    let mut tx = pool.begin().await.map_err(database(name))?;
+    let at = store::checkpoint(&mut *tx, checkpoint)
+        .await
+        .map_err(database(name))?;
+    if at != from {
+        // Only a rebuild holding the lock moves the copy; this one holds it.
+        return Err(RebuildError::CopyMoved {
+            projector: name,
+            expected: from,
+            found: at,
+        });
+    }
+    projector
+        .apply(&mut tx, TableSet::Rebuild, events)
+        .await
+        .map_err(database(name))?;
+    store::save_checkpoint(&mut tx, checkpoint, last)
+        .await
+        .map_err(database(name))?;
+    tx.commit().await.map_err(database(name))
 }
 
 struct CopyStep {
