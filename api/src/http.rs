@@ -2,7 +2,6 @@
 //! WebSocket, health, readiness and metrics.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_graphql::http::{GraphiQLSource, MultipartOptions};
 use async_graphql::parser::types::OperationType;
@@ -303,7 +302,11 @@ async fn graphql_ws(
                 data.insert(correlation);
                 Ok(data)
             })
-            .keepalive_timeout(Duration::from_secs(30))
+            // No keep-alive timeout: async-graphql's closes a connection whose client has
+            // sent nothing for that long, and common graphql-transport-ws clients send no
+            // pings unless told to, so a clerk's screen that only listens would be cut off
+            // after half a minute. A dead peer is found when an update to it fails, and a
+            // subscription ends when its token expires.
             .serve()
             .await;
             let close = axum::extract::ws::CloseFrame {

@@ -157,14 +157,44 @@ async fn a_subscriber_on_one_process_sees_a_case_submitted_through_another() -> 
         .await?;
 
     app.point_at(&handling.address);
-    let case = app.submit_case(&ZHANG_SAN, json!({})).await?;
-    let update = subscription.next_data().await?;
-    assert_eq!(
-        update.pointer("/data/queueUpdates"),
-        Some(&json!({ "change": "ADDED", "caseNumber": case })),
-        "{update}"
+    // Printed, not asserted (`--nocapture`): how long after the answer on one process the
+    // subscriber on the other heard of the case.
+    let mut delays = Vec::new();
+    for n in 0..20 {
+        let case = app
+            .submit_case(&numbered_person(500 + n), json!({}))
+            .await?;
+        let answered = std::time::Instant::now();
+        let update = subscription.next_data().await?;
+        delays.push(answered.elapsed());
+        assert_eq!(
+            update.pointer("/data/queueUpdates"),
+            Some(&json!({ "change": "ADDED", "caseNumber": case })),
+            "{update}"
+        );
+    }
+    delays.sort_unstable();
+    eprintln!(
+        "cross-process delivery after the answer, {} cases: median {:?}, max {:?}",
+        delays.len(),
+        delays[delays.len() / 2],
+        delays[delays.len() - 1]
     );
     Ok(())
+}
+
+/// How many events lie past the furthest-behind projector's checkpoint.
+async fn events_behind(app: &TestApp) -> anyhow::Result<i64> {
+    let mut db = app.db().await?;
+    let behind = sqlx::query_scalar(
+        "SELECT count(*) FROM events e \
+         WHERE (e.transaction_id, e.global_position) > \
+             (SELECT transaction_id, global_position FROM projector_checkpoints \
+              ORDER BY transaction_id, global_position LIMIT 1)",
+    )
+    .fetch_one(&mut db)
+    .await?;
+    Ok(behind)
 }
 
 /// Whether every projector's checkpoint has reached the newest event.
@@ -235,7 +265,10 @@ async fn after_a_kill_no_acknowledged_command_is_missing_and_the_read_models_equ
         anyhow::bail!("the command stream still holds the app");
     };
 
+    let behind = events_behind(&app).await?;
+    let restarted = std::time::Instant::now();
     let service = ServiceProcess::start(&app.database_name, &app.materials_dir).await?;
+    let listening = restarted.elapsed();
     app.point_at(&service.address);
     let auditor = staff_token("auditor");
     for case in &acknowledged {
@@ -253,6 +286,13 @@ async fn after_a_kill_no_acknowledged_command_is_missing_and_the_read_models_equ
         Ok(projectors_caught_up(&app).await?.then_some(()))
     })
     .await?;
+    // Printed, not asserted (`--nocapture`).
+    eprintln!(
+        "after the kill: {} acknowledged cases, {behind} events not yet projected; restarted \
+         and listening in {listening:?}, read models caught up {:?} after the restart",
+        acknowledged.len(),
+        restarted.elapsed()
+    );
     let before = read_models(&app).await?;
     let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_teacher-cert-under-test"))
         .arg("rebuild-projections")
