@@ -110,6 +110,10 @@ pub enum FeedError {
 
 /// Up to `limit` events after `after`, in feed order.
 ///
+/// The plain `transaction_id >=` bound repeats what the row comparison says: PostgreSQL
+/// estimates a row comparison badly, and with that estimate alone it chose to read and sort
+/// every later event for each batch instead of walking `events_feed` in order.
+///
 /// Only events of transactions older than every transaction still running are returned,
 /// so a later call never returns an event positioned before one an earlier call returned.
 /// An event that cannot be decoded fails the whole read.
@@ -124,6 +128,7 @@ pub async fn read_after<'c>(
                 metadata::text AS metadata_text, recorded_at \
          FROM events \
          WHERE aggregate_type = $4 \
+           AND transaction_id >= $1::text::xid8 \
            AND (transaction_id, global_position) > ($1::text::xid8, $2) \
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
          ORDER BY transaction_id, global_position \
@@ -148,6 +153,7 @@ pub async fn held_back_after<'c>(
     let held_back = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM events \
              WHERE aggregate_type = $3 \
+               AND transaction_id >= $1::text::xid8 \
                AND (transaction_id, global_position) > ($1::text::xid8, $2) \
                AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot()))",
     )
