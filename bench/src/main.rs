@@ -57,7 +57,7 @@ pub struct Args {
 
     /// Events to generate for the rebuild rate; 0 skips the rebuild phase. The default fits
     /// the whole run in about 10 minutes on 2 cores; the figure needs 1000000
-    /// (generation and rebuild each run at a few thousand events/s there: allow ~15 minutes).
+    /// (generation runs at about 2,500 events/s there: allow about 16 minutes in all).
     #[arg(long, default_value_t = 200_000)]
     pub rebuild_events: u64,
 
