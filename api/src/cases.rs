@@ -75,10 +75,14 @@ impl Cases {
         context: CommandContext,
     ) -> Result<CaseState, ApiError> {
         let command_id = submission_command_id(&context.actor.id, &submission.idempotency_key);
-        let uploads = self
+        let uploads = match self
             .materials
             .resolve(&context.actor.id, &submission.material_ids)
-            .await?;
+            .await
+        {
+            Ok(uploads) => uploads,
+            Err(refusal) => return self.first_copy_or(&command_id, refusal).await,
+        };
         let case_number = self
             .case_numbers
             .next_case_number()
@@ -102,19 +106,33 @@ impl Cases {
         // its applicant now has an open case, or its identity check has expired since):
         // answer with the case the first one opened. Looked up only now, so a first
         // submission costs no extra round trip.
-        if let Some(first) = event_store::processed_command(&self.pool, &command_id).await? {
-            return self.current_view(&first).await;
-        }
         match refusal {
-            // Another case of the same person committed meanwhile: running the command once
-            // more lets the aggregate say which rule applies.
-            ApiError::Conflict { .. } => {
+            // Unless a copy won: another case of the same person committed meanwhile, and
+            // running the command once more lets the aggregate say which rule applies.
+            ApiError::Conflict { .. }
+                if event_store::processed_command(&self.pool, &command_id)
+                    .await?
+                    .is_none() =>
+            {
                 let stored = self
                     .execute(&case_number, command, &command_id, &context)
                     .await?;
                 self.state_after(case_number.as_str(), None, stored).await
             }
-            refused => Err(refused),
+            refused => self.first_copy_or(&command_id, refused).await,
+        }
+    }
+
+    /// The case an earlier copy of a submission opened, if one did; otherwise `refusal`.
+    /// A repeated submission answers with its first case however the repeat itself fares.
+    async fn first_copy_or(
+        &self,
+        command_id: &str,
+        refusal: ApiError,
+    ) -> Result<CaseState, ApiError> {
+        match event_store::processed_command(&self.pool, command_id).await? {
+            Some(first) => self.current_view(&first).await,
+            None => Err(refusal),
         }
     }
 

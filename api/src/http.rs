@@ -1,7 +1,9 @@
 //! HTTP routes: GraphQL over POST and GET, GraphiQL for browsers, subscriptions over
 //! WebSocket, health, readiness and metrics.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::http::{GraphiQLSource, MultipartOptions};
 use async_graphql::parser::types::OperationType;
@@ -258,7 +260,8 @@ const WS_BUFFER_BYTES: usize = 4 * 1024;
 const WS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// Subscriptions: `graphql-transport-ws` (and legacy `graphql-ws`); the token travels in
-/// `connection_init` as `{"Authorization": "Bearer …"}`. Closed with 1001 on shutdown.
+/// `connection_init` as `{"Authorization": "Bearer …"}`. Closed with 1001 on shutdown, 4408
+/// when no valid token came within `CONNECTION_INIT_TIMEOUT`, 1009 on an oversized message.
 async fn graphql_ws(
     State(state): State<HttpState>,
     protocol: GraphQLProtocol,
@@ -275,48 +278,130 @@ async fn graphql_ws(
         .write_buffer_size(WS_BUFFER_BYTES)
         .max_message_size(WS_MAX_MESSAGE_BYTES)
         .max_frame_size(WS_MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| async move {
-            let (mut sink, stream) = socket.split();
-            let mut shutdown = state.shutdown.clone();
-            let stopping = async move {
-                while !*shutdown.borrow_and_update() {
-                    if shutdown.changed().await.is_err() {
-                        break;
-                    }
-                }
-            };
-            let verifier = state.verifier.clone();
-            GraphQLWebSocket::new_with_pair(
-                &mut sink,
-                stream.take_until(Box::pin(stopping)),
-                state.schema.clone(),
-                protocol,
-            )
-            .on_connection_init(move |payload| async move {
-                let authorization = payload
-                    .get("Authorization")
-                    .or_else(|| payload.get("authorization"))
-                    .and_then(|value| value.as_str());
-                let mut data = Data::default();
-                data.insert(authenticate(&verifier, authorization));
-                data.insert(correlation);
-                Ok(data)
-            })
-            // No keep-alive timeout: async-graphql's closes a connection whose client has
-            // sent nothing for that long, and common graphql-transport-ws clients send no
-            // pings unless told to, so a clerk's screen that only listens would be cut off
-            // after half a minute. A dead peer is found when an update to it fails, and a
-            // subscription ends when its token expires.
-            .serve()
-            .await;
-            let close = axum::extract::ws::CloseFrame {
-                code: 1001,
-                reason: "server shutting down".into(),
-            };
-            let _ = sink
-                .send(axum::extract::ws::Message::Close(Some(close)))
-                .await;
+        .on_upgrade(move |socket| serve_subscriptions(state, protocol, correlation, socket))
+}
+
+/// Why a subscription connection ended, which decides the close frame the service sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WsEnding {
+    /// The client closed it, or async-graphql ended it with a close frame of its own.
+    Client,
+    ShuttingDown,
+    /// No valid token within `CONNECTION_INIT_TIMEOUT`.
+    NotAuthenticated,
+    /// The client sent a message over the size limit, or a broken frame.
+    BadMessage,
+}
+
+impl WsEnding {
+    fn close_frame(self) -> Option<axum::extract::ws::CloseFrame> {
+        let (code, reason) = match self {
+            Self::Client => return None,
+            Self::ShuttingDown => (1001, "server shutting down"),
+            // graphql-transport-ws's code for a connection not initialised in time.
+            Self::NotAuthenticated => (4408, "Connection initialisation timeout"),
+            Self::BadMessage => (1009, "message too big or malformed"),
+        };
+        Some(axum::extract::ws::CloseFrame {
+            code,
+            reason: reason.into(),
         })
+    }
+}
+
+/// How long a subscription connection may stay open without a valid token in
+/// `connection_init`. Without it, connections that never authenticate would hold a socket
+/// each for ever: listening clients send nothing, so silence alone cannot be the test.
+const CONNECTION_INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn serve_subscriptions(
+    state: HttpState,
+    protocol: GraphQLProtocol,
+    correlation: CorrelationId,
+    socket: axum::extract::ws::WebSocket,
+) {
+    let (mut sink, stream) = socket.split();
+    let ending = Arc::new(std::sync::Mutex::new(WsEnding::Client));
+    let end_as = |ending: &std::sync::Mutex<WsEnding>, why: WsEnding| {
+        if let Ok(mut ending) = ending.lock() {
+            *ending = why;
+        }
+    };
+
+    let mut shutdown = state.shutdown.clone();
+    let stopping = async move {
+        while !*shutdown.borrow_and_update() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+        WsEnding::ShuttingDown
+    };
+    let authenticated = Arc::new(AtomicBool::new(false));
+    let init_deadline = {
+        let authenticated = authenticated.clone();
+        async move {
+            tokio::time::sleep(CONNECTION_INIT_TIMEOUT).await;
+            if authenticated.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            WsEnding::NotAuthenticated
+        }
+    };
+    let stop = {
+        let ending = ending.clone();
+        async move {
+            let why = tokio::select! {
+                why = stopping => why,
+                why = init_deadline => why,
+            };
+            end_as(&ending, why);
+        }
+    };
+    let stream = {
+        let ending = ending.clone();
+        stream
+            .inspect(move |message| {
+                if message.is_err() {
+                    end_as(&ending, WsEnding::BadMessage);
+                }
+            })
+            .take_until(Box::pin(stop))
+    };
+
+    let verifier = state.verifier.clone();
+    GraphQLWebSocket::new_with_pair(&mut sink, stream, state.schema.clone(), protocol)
+        .on_connection_init(move |payload| async move {
+            let authorization = payload
+                .get("Authorization")
+                .or_else(|| payload.get("authorization"))
+                .and_then(|value| value.as_str());
+            let authentication = authenticate(&verifier, authorization);
+            if matches!(authentication, Authentication::Verified(_)) {
+                authenticated.store(true, Ordering::SeqCst);
+            }
+            let mut data = Data::default();
+            data.insert(authentication);
+            data.insert(correlation);
+            Ok(data)
+        })
+        // No keep-alive timeout: async-graphql's closes a connection whose client has sent
+        // nothing for that long, and common graphql-transport-ws clients send no pings
+        // unless told to, so a clerk's screen that only listens would be cut off after half
+        // a minute. Connections that never authenticate end at `CONNECTION_INIT_TIMEOUT`; a
+        // dead peer is found when an update to it fails, and a subscription ends when its
+        // token expires.
+        .serve()
+        .await;
+    let why = ending
+        .lock()
+        .map(|ending| *ending)
+        .unwrap_or(WsEnding::Client);
+    if let Some(close) = why.close_frame() {
+        let _ = sink
+            .send(axum::extract::ws::Message::Close(Some(close)))
+            .await;
+    }
 }
 
 async fn readyz(State(state): State<HttpState>) -> Response {

@@ -130,3 +130,25 @@ async fn different_applicants_submitting_at_once_each_open_their_own_case() -> a
     assert_eq!(app.count_events(Some("ApplicationSubmitted")).await?, 3);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_repeated_submission_answers_with_the_first_case_even_when_its_materials_are_refused(
+) -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let key = json!({ "idempotencyKey": "repeat-with-garbage" });
+    let first = app.submit_case(&ZHANG_SAN, key.clone()).await?;
+
+    let token = applicant_token(&ZHANG_SAN);
+    for garbage in ["00000000-0000-0000-0000-000000000000", "not-a-uuid"] {
+        let repeat = app
+            .submit(&ZHANG_SAN, &token, &[garbage.to_owned()], key.clone())
+            .await?;
+        assert_eq!(
+            repeat.data_str("/submitApplication/submission/caseNumber")?,
+            first,
+            "a repeat with material id {garbage} answers with the first case"
+        );
+    }
+    assert_eq!(app.count_events(Some("ApplicationSubmitted")).await?, 1);
+    Ok(())
+}

@@ -122,3 +122,47 @@ async fn a_subscriber_to_one_queue_hears_nothing_of_another() -> anyhow::Result<
     assert_eq!(text(&update, "/caseNumber")?, case);
     Ok(())
 }
+
+/// Opens a graphql-transport-ws connection and sends `connection_init` with `payload`, or
+/// nothing when it is `None`; returns the close frame's code once the service closes it.
+async fn close_code_of_a_connection_that(
+    app: &TestApp,
+    init: Option<Value>,
+) -> anyhow::Result<Option<u16>> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let url = format!("{}/graphql/ws", app.address.replacen("http", "ws", 1));
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    if let Some(payload) = init {
+        let init = json!({ "type": "connection_init", "payload": payload });
+        socket.send(Message::text(init.to_string())).await?;
+    }
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(message) = socket.next().await {
+            if let Message::Close(frame) = message? {
+                return anyhow::Ok(frame.map(|frame| u16::from(frame.code)));
+            }
+        }
+        anyhow::Ok(None)
+    })
+    .await??;
+    Ok(closed)
+}
+
+#[tokio::test]
+async fn a_connection_that_never_authenticates_is_closed_with_4408() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (silent, bad_token) = tokio::join!(
+        close_code_of_a_connection_that(&app, None),
+        close_code_of_a_connection_that(&app, Some(json!({ "Authorization": "Bearer nope" }))),
+    );
+    assert_eq!(silent?, Some(4408), "no connection_init at all");
+    assert_eq!(bad_token?, Some(4408), "a token that does not verify");
+    Ok(())
+}
