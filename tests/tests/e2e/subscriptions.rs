@@ -123,11 +123,13 @@ async fn a_subscriber_to_one_queue_hears_nothing_of_another() -> anyhow::Result<
     Ok(())
 }
 
-/// Opens a graphql-transport-ws connection and sends `connection_init` with `payload`, or
-/// nothing when it is `None`; returns the close frame's code once the service closes it.
+/// Opens a graphql-transport-ws connection, sends `connection_init` with `init` (nothing
+/// when it is `None`) and then `then`, if any; returns the close frame's code once the
+/// service closes the connection.
 async fn close_code_of_a_connection_that(
     app: &TestApp,
     init: Option<Value>,
+    then: Option<String>,
 ) -> anyhow::Result<Option<u16>> {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -142,6 +144,9 @@ async fn close_code_of_a_connection_that(
     if let Some(payload) = init {
         let init = json!({ "type": "connection_init", "payload": payload });
         socket.send(Message::text(init.to_string())).await?;
+    }
+    if let Some(message) = then {
+        socket.send(Message::text(message)).await?;
     }
     let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
         while let Some(message) = socket.next().await {
@@ -159,10 +164,44 @@ async fn close_code_of_a_connection_that(
 async fn a_connection_that_never_authenticates_is_closed_with_4408() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
     let (silent, bad_token) = tokio::join!(
-        close_code_of_a_connection_that(&app, None),
-        close_code_of_a_connection_that(&app, Some(json!({ "Authorization": "Bearer nope" }))),
+        close_code_of_a_connection_that(&app, None, None),
+        close_code_of_a_connection_that(
+            &app,
+            Some(json!({ "Authorization": "Bearer nope" })),
+            None
+        ),
     );
     assert_eq!(silent?, Some(4408), "no connection_init at all");
     assert_eq!(bad_token?, Some(4408), "a token that does not verify");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_over_256_kib_closes_the_connection_with_1009() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let token = staff_token("clerk");
+    let padding = " ".repeat(300 * 1024);
+    let subscribe = json!({
+        "id": "1",
+        "type": "subscribe",
+        "payload": { "query": format!("subscription {{ queueUpdates(kind: ACCEPTANCE) {{ change }} }}{padding}") },
+    });
+    let ended = close_code_of_a_connection_that(
+        &app,
+        Some(json!({ "Authorization": format!("Bearer {token}") })),
+        Some(subscribe.to_string()),
+    )
+    .await;
+    match ended {
+        Ok(code) => assert_eq!(code, Some(1009)),
+        // The service drops the socket with the rest of the message unread, so the kernel
+        // may reset the connection before the close frame is read: ended either way.
+        Err(error) => assert!(
+            error.to_string().contains("reset by peer"),
+            "the connection ended with {error}"
+        ),
+    }
+    let still_serving = app.queue("ACCEPTANCE").await?;
+    assert!(still_serving.is_empty());
     Ok(())
 }
