@@ -133,19 +133,20 @@ impl CaseNumbers for PgCaseNumbers {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(port_error)?;
-        let mut drawn = drawn
+        let drawn = drawn
             .into_iter()
             .map(|value| u64::try_from(value).map_err(|e| PortError(e.to_string())))
             .collect::<Result<Vec<u64>, _>>()?;
-        // Hand out the smallest first: keep it for this call, reserve the rest.
-        drawn.sort_unstable_by(|a, b| b.cmp(a));
-        let value = drawn
+        let mut reserved = self
+            .reserved
+            .lock()
+            .map_err(|_| PortError("the case-number reserve is poisoned".to_owned()))?;
+        reserved.extend(drawn);
+        // Smallest last, so it is handed out first.
+        reserved.sort_unstable_by(|a, b| b.cmp(a));
+        let value = reserved
             .pop()
             .ok_or_else(|| PortError("the case-number sequence returned nothing".to_owned()))?;
-        if let Ok(mut reserved) = self.reserved.lock() {
-            reserved.extend(drawn);
-            reserved.sort_unstable_by(|a, b| b.cmp(a));
-        }
         Ok(self.cipher.case_number(value))
     }
 }

@@ -106,20 +106,17 @@ impl Cases {
         // its applicant now has an open case, or its identity check has expired since):
         // answer with the case the first one opened. Looked up only now, so a first
         // submission costs no extra round trip.
-        match refusal {
-            // Unless a copy won: another case of the same person committed meanwhile, and
-            // running the command once more lets the aggregate say which rule applies.
-            ApiError::Conflict { .. }
-                if event_store::processed_command(&self.pool, &command_id)
-                    .await?
-                    .is_none() =>
-            {
+        match event_store::processed_command(&self.pool, &command_id).await? {
+            Some(first) => self.current_view(&first).await,
+            // Another case of the same person committed meanwhile: running the command once
+            // more lets the aggregate say which rule applies.
+            None if matches!(refusal, ApiError::Conflict { .. }) => {
                 let stored = self
                     .execute(&case_number, command, &command_id, &context)
                     .await?;
                 self.state_after(case_number.as_str(), None, stored).await
             }
-            refused => self.first_copy_or(&command_id, refused).await,
+            None => Err(refusal),
         }
     }
 

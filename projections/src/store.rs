@@ -93,7 +93,8 @@ pub async fn submission(
     case_number: &str,
 ) -> Result<Option<SubmissionView>, StoreError> {
     let mut conn = pool.acquire().await?;
-    Ok(load_submission(&mut conn, TableSet::Live, case_number).await?)
+    let mut views = load_submissions(&mut conn, TableSet::Live, &[case_number]).await?;
+    Ok(views.remove(case_number))
 }
 
 /// An applicant's cases, newest submission first, optionally only those in `status`.
@@ -261,23 +262,6 @@ impl Cursor {
 // A projector reads what a batch of events touches in one query, folds the batch in memory
 // and writes the outcome back in one statement per table: a batch costs a handful of round
 // trips whatever its size.
-
-/// The stored view of a case in `tables`, if any.
-pub async fn load_submission(
-    conn: &mut PgConnection,
-    tables: TableSet,
-    case_number: &str,
-) -> Result<Option<SubmissionView>, sqlx::Error> {
-    let sql = format!(
-        "SELECT view FROM {} WHERE case_number = $1",
-        tables.table(SUBMISSIONS_TABLE)
-    );
-    let view: Option<Json<SubmissionView>> = sqlx::query_scalar(&sql)
-        .bind(case_number)
-        .fetch_optional(conn)
-        .await?;
-    Ok(view.map(|Json(view)| view))
-}
 
 /// The stored views in `tables` of those of `case_numbers` that have one.
 pub async fn load_submissions(
